@@ -1,0 +1,3 @@
+//! Training data: volumes, slices, labels, phantoms, sampling and augmentation.
+
+pub mod phantom;

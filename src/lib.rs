@@ -1,1 +1,11 @@
+//! utx-edge: on-device CT organ segmentation with the U-Transformer.
+//!
+//! The library is the pipeline of shared/DESIGN.md §4, one step a module:
+//! [`volume`] reads, orients, windows, resamples and writes scans; with the
+//! `runtime` feature (default), `model` loads the ONNX graph with tract and
+//! `pipeline` streams slices through it.
 
+pub mod error;
+pub mod volume;
+
+pub use error::InputError;

@@ -6,6 +6,7 @@
 //! `pipeline` streams slices through it.
 
 pub mod error;
+pub mod metrics;
 pub mod volume;
 
 pub use error::InputError;

@@ -161,3 +161,22 @@ fn write_header(w: &mut dyn Write, h: &NiftiHeader, ext: &[u8]) -> std::io::Resu
     }
     w.write_all(&b)
 }
+
+/// Writes `header` (its `vox_offset` reset to 352, no extensions) and raw
+/// voxel bytes as one NIfTI file, gzipped when the name ends in `.gz`. For
+/// tools and tests that produce scans in any datatype and orientation.
+pub fn write_raw(path: &Path, header: &NiftiHeader, data: &[u8]) -> Result<()> {
+    let mut h = header.clone();
+    h.vox_offset = 352.0;
+    h.magic = *b"n+1\0";
+    let file = File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
+    let mut sink: Box<dyn Write> = if path.to_string_lossy().ends_with(".gz") {
+        Box::new(GzEncoder::new(BufWriter::new(file), Compression::fast()))
+    } else {
+        Box::new(BufWriter::new(file))
+    };
+    write_header(&mut sink, &h, &[])?;
+    sink.write_all(data)?;
+    sink.flush()?;
+    Ok(())
+}

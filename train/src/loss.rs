@@ -12,7 +12,7 @@ use crate::model::ops;
 /// classes from dividing by zero.
 pub fn dice_ce_loss(logits: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
     let k = logits.dim(1)?;
-    let target = ops::one_hot(labels, k)?;
+    let target = ops::one_hot(labels, k, logits.dtype())?;
     let log_p = candle_nn::ops::log_softmax(logits, 1)?;
     let ce = (target.mul(&log_p)?.sum(1)?.mean_all()? * -1.0)?;
     let p = log_p.exp()?;

@@ -11,6 +11,12 @@ use utx_train::config::{Arch, ModelConfig, Preset};
 use utx_train::data::{cases, LabelMap, SliceSet, Split};
 use utx_train::train::{train, TrainOptions};
 
+// candle allocates a fresh buffer for every op; glibc's malloc returns large
+// ones to the kernel each time, and the page faults cost more than the maths
+// (measured: 2.4× faster training with mimalloc on the tiny preset).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "utx-train", version, about = "Train the U-Transformer (and its baselines) for CT organ segmentation")]
 struct Cli {
@@ -61,6 +67,9 @@ struct FitArgs {
     /// Slices rendered per synthetic patient.
     #[arg(long, default_value_t = 24)]
     phantom_slices: usize,
+    /// Share of sampled training slices that are real when phantoms are added.
+    #[arg(long, default_value_t = 0.5)]
+    real_fraction: f64,
     /// How to hold out validation data.
     #[arg(long, value_enum, default_value = "auto")]
     split: SplitKind,
@@ -213,6 +222,7 @@ fn fit(a: FitArgs) -> Result<()> {
         resume: a.resume,
         augment: !a.no_augment,
         quiet: a.quiet,
+        real_fraction: a.real_fraction,
     };
     let ck = train(&cfg, &tr, &val, &opts, facts, &device)?;
     println!("{}", serde_json::to_string_pretty(&ck.training.val_dice)?);

@@ -34,6 +34,8 @@ pub struct TrainOptions {
     pub resume: bool,
     pub augment: bool,
     pub quiet: bool,
+    /// Share of sampled slices that are real rather than synthetic.
+    pub real_fraction: f64,
 }
 
 /// Per-class Dice of the network on a slice set (argmax of the logits).
@@ -86,7 +88,7 @@ pub fn train(
     }
     let params = ParamsAdamW { lr: opts.lr, weight_decay: 0.0, ..Default::default() };
     let mut opt = AdamW::new(vm.all_vars(), params)?;
-    let sampler = SliceSampler::new(train, cfg.classes);
+    let sampler = SliceSampler::new(train, cfg.classes, opts.real_fraction);
     // The stream of batches depends on the seed and the step, so a resumed run
     // continues the same sequence.
     let mut rng = StdRng::seed_from_u64(opts.seed ^ (start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));

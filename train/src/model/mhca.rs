@@ -54,7 +54,7 @@ impl Mhca {
             attn: MultiHeadAttention::new(c_s, heads, false, vb.pp("attn"))?,
             gate: ConvBn::new(c_s, c_s, 1, vb.pp("gate"))?,
             up: candle_nn::conv_transpose2d(c_y, c_s, 2, up_cfg, vb.pp("up"))?,
-            pe: positional_encoding_2d(c_s, grid, grid, vb.device())?,
+            pe: positional_encoding_2d(c_s, grid, grid, vb.device())?.to_dtype(vb.dtype())?,
             grid,
             y_stride: (s_side / 2) / grid,
             s_pool: s_side / grid,

@@ -58,8 +58,8 @@ pub fn upsample_bilinear(x: &Tensor, k: usize) -> Result<Tensor> {
         return Ok(x.clone());
     }
     let (_, _, h, w) = x.dims4()?;
-    let mh = linear_resize_matrix(h, h * k, x.device())?;
-    let mw = linear_resize_matrix(w, w * k, x.device())?;
+    let mh = linear_resize_matrix(h, h * k, x.device())?.to_dtype(x.dtype())?;
+    let mw = linear_resize_matrix(w, w * k, x.device())?.to_dtype(x.dtype())?;
     let x = x.broadcast_matmul(&mw.t()?)?; // [b, c, h, wk]
     mh.broadcast_matmul(&x) // [b, c, hk, wk]
 }
@@ -86,10 +86,10 @@ pub fn argmax_channels(logits: &Tensor) -> Result<Tensor> {
     logits.argmax(1)
 }
 
-/// One-hot encoding of labels `[b, h, w]` (u32) → `[b, k, h, w]` (f32).
-pub fn one_hot(labels: &Tensor, k: usize) -> Result<Tensor> {
+/// One-hot encoding of labels `[b, h, w]` (u32) → `[b, k, h, w]` of `dtype`.
+pub fn one_hot(labels: &Tensor, k: usize, dtype: DType) -> Result<Tensor> {
     let ids = Tensor::arange(0u32, k as u32, labels.device())?.reshape((1, k, 1, 1))?;
-    labels.unsqueeze(1)?.broadcast_eq(&ids)?.to_dtype(DType::F32)
+    labels.unsqueeze(1)?.broadcast_eq(&ids)?.to_dtype(dtype)
 }
 
 /// Scaled dot-product attention over heads: q `[b, h, n, d]`, k and v

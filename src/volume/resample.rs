@@ -2,7 +2,10 @@
 //!
 //! Both grids are centred on each other: the model sees a square field of view
 //! of `size · spacing` mm around the centre of the native slice (padding with
-//! air where the scan is smaller, cropping where it is larger). Interpolation is
+//! air where the scan is smaller, cropping where it is larger). The centre of
+//! each grid is its pixel `n / 2` (not the midpoint between pixels), so that
+//! at equal spacing the two grids coincide pixel for pixel, whatever the
+//! parity of their sizes. Interpolation is
 //! separable; the index and weight tables are computed once per volume, so the
 //! per-slice work allocates nothing.
 
@@ -18,8 +21,8 @@ impl AxisMap {
     pub fn new(n_in: usize, in_mm: f64, n_out: usize, out_mm: f64) -> Self {
         let taps = (0..n_out)
             .map(|o| {
-                let mm = (o as f64 + 0.5 - n_out as f64 / 2.0) * out_mm;
-                let p = mm / in_mm + n_in as f64 / 2.0 - 0.5;
+                let mm = (o as f64 - (n_out / 2) as f64) * out_mm;
+                let p = mm / in_mm + (n_in / 2) as f64;
                 if p < -0.5 || p > n_in as f64 - 0.5 {
                     return None;
                 }
@@ -147,10 +150,18 @@ mod tests {
         assert_eq!(out.iter().sum::<f32>(), 16.0);
         assert_eq!(out[2 * 8 + 2], 1.0);
         assert_eq!(out[8 + 1], 0.0);
-        // Upsampling a ramp by 2: half-pixel centres, edges clamped.
+        // Odd native sizes map one to one at equal spacing.
+        let r = SliceResampler::new(3, 5, 3.0, 3.0, 8, 3.0);
+        let labels: Vec<u8> = (1..=15).collect();
+        let mut m = vec![0u8; 64];
+        r.labels_to_model(&labels, &mut m);
+        let mut sorted: Vec<u8> = m.iter().copied().filter(|&v| v > 0).collect();
+        sorted.sort();
+        assert_eq!(sorted, labels);
+        // Upsampling a ramp by 2: centres on pixel n/2, edges clamped.
         let m = AxisMap::new(4, 2.0, 8, 1.0);
         let mut up = vec![0.0; 8];
         bilinear(&[0.0, 2.0, 4.0, 6.0], 4, &AxisMap::new(1, 1.0, 1, 1.0), &m, -1.0, &mut up);
-        assert_eq!(up, vec![0.0, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.0]);
+        assert_eq!(up, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 6.0]);
     }
 }

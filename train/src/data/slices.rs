@@ -3,7 +3,7 @@
 //! mapped and resampled by nearest neighbour.
 
 use anyhow::{bail, Result};
-use utx_edge::volume::{read_volume, SliceFrame, SliceResampler, Window};
+use utx_edge::volume::{model_slices, read_volume, SliceFrame, SliceResampler, Window};
 
 use super::cases::Case;
 use super::labels::LabelMap;
@@ -82,18 +82,15 @@ impl SliceSet {
         let n = cfg.input_size;
         let rs = SliceResampler::new(frame.rows(), frame.cols(), frame.row_spacing, frame.col_spacing, n, cfg.spacing_mm);
         let window = Window::new(cfg.window_hu[0], cfg.window_hu[1]);
+        let images = model_slices(&image, n, cfg.spacing_mm, window)?;
         let plane = frame.rows() * frame.cols();
-        let (mut hu, mut ids, mut classes) = (vec![0f32; plane], vec![0f32; plane], vec![0u8; plane]);
-        let (mut img_m, mut lab_m) = (vec![0f32; n * n], vec![0u8; n * n]);
+        let (mut ids, mut classes, mut lab_m) = (vec![0f32; plane], vec![0u8; plane], vec![0u8; n * n]);
         let case_idx = self.case_names.len();
-        for s in 0..frame.slices() {
-            frame.gather(&image.data, s, &mut hu);
+        for (s, img_m) in images.chunks_exact(n * n).enumerate() {
             frame.gather(&label.data, s, &mut ids);
             map.apply(&ids, &mut classes, &case.label)?;
-            hu.iter_mut().for_each(|v| *v = window.apply(*v));
-            rs.image_to_model(&hu, 0.0, &mut img_m);
             rs.labels_to_model(&classes, &mut lab_m);
-            self.push(&img_m, &lab_m, SliceOrigin { case: case_idx, slice: s, synthetic: false });
+            self.push(img_m, &lab_m, SliceOrigin { case: case_idx, slice: s, synthetic: false });
         }
         self.case_names.push(case.name.clone());
         Ok(())

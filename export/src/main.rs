@@ -1,0 +1,41 @@
+//! `utx-export`: checkpoint folder → ONNX at fp32, fp16 or int8.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use utx_export::quantize::Calibration;
+use utx_export::{export, write_model, ExportOptions, Precision};
+
+#[derive(Parser)]
+#[command(name = "utx-export", version, about = "Export a utx-train checkpoint to self-describing ONNX")]
+struct Cli {
+    /// Checkpoint folder (config.json + model.safetensors).
+    checkpoint: PathBuf,
+    /// Output .onnx file.
+    #[arg(short, long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "fp32")]
+    precision: Precision,
+    /// NIfTI volumes to calibrate int8 activations on (repeatable).
+    #[arg(long)]
+    calibrate: Vec<PathBuf>,
+    /// How activation ranges are chosen.
+    #[arg(long, value_enum, default_value = "percentile")]
+    calibration_method: Calibration,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let opts = ExportOptions { precision: cli.precision, calibration: cli.calibrate, method: cli.calibration_method };
+    match export(&cli.checkpoint, &opts).and_then(|m| write_model(&m, &cli.out)) {
+        Ok(()) => {
+            eprintln!("wrote {} ({})", cli.out.display(), cli.precision.name());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("utx-export: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -52,7 +52,13 @@ pub fn calibrate(
     model.set_input_fact(0, f32::fact([1, 1, n, n]).into())?;
     let outlets = names
         .iter()
-        .map(|t| model.find_outlet_label(t).with_context(|| format!("tensor {t} not found in the graph")))
+        .map(|t| {
+            // Graph inputs are found by node name, other tensors by outlet label.
+            model
+                .find_outlet_label(t)
+                .or_else(|| model.node_by_name(t).ok().map(|n| OutletId::new(n.id, 0)))
+                .with_context(|| format!("tensor {t} not found in the graph"))
+        })
         .collect::<Result<Vec<_>>>()?;
     model.select_output_outlets(&outlets)?;
     let plan = model.into_optimized()?.into_runnable()?;

@@ -1,0 +1,122 @@
+//! Loading a segmentation model with tract: metadata, precision checks,
+//! threads, and a plan optimised for a fixed batch of slices.
+
+pub mod metadata;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::runtime::RunOptions;
+
+pub use metadata::{Metadata, ModelSpec, Precision};
+
+use crate::input_error;
+
+/// The demonstration models compiled into the binary (models/README.md).
+pub const EMBEDDED: [(Precision, &[u8]); 3] = [
+    (Precision::Fp32, include_bytes!("../../models/demo-fp32.onnx")),
+    (Precision::Fp16, include_bytes!("../../models/demo-fp16.onnx")),
+    (Precision::Int8, include_bytes!("../../models/demo-int8.onnx")),
+];
+
+/// Where a model comes from.
+#[derive(Debug, Clone)]
+pub enum ModelSource<'a> {
+    Embedded(Precision),
+    File(&'a Path),
+}
+
+/// A parsed ONNX model and its metadata, not yet optimised.
+pub struct LoadedModel {
+    pub name: String,
+    pub metadata: Metadata,
+    pub parameters: usize,
+    model: InferenceModel,
+}
+
+/// True when this CPU does fp16 arithmetic natively (tract emulates it otherwise).
+pub fn native_fp16() -> bool {
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("fp16")
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        false
+    }
+}
+
+impl LoadedModel {
+    pub fn load(source: ModelSource) -> Result<Self> {
+        let (name, bytes): (String, std::borrow::Cow<[u8]>) = match source {
+            ModelSource::Embedded(p) => {
+                let b = EMBEDDED.iter().find(|(q, _)| *q == p).unwrap().1;
+                (format!("embedded demo-{}", p.name()), b.into())
+            }
+            ModelSource::File(path) => {
+                let b = std::fs::read(path).map_err(|e| input_error!("{}: cannot read the model ({e})", path.display()))?;
+                (path.display().to_string(), b.into())
+            }
+        };
+        let onnx = tract_onnx::onnx();
+        let proto = onnx
+            .proto_model_for_read(&mut &*bytes)
+            .map_err(|e| input_error!("{name}: not a readable ONNX model ({e})"))?;
+        let props: HashMap<String, String> =
+            proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+        let metadata = Metadata::from_props(&props, &name)?;
+        let parameters = proto
+            .graph
+            .as_ref()
+            .map(|g| g.initializer.iter().map(|t| t.dims.iter().product::<i64>().max(1) as usize).sum())
+            .unwrap_or(0);
+        let model = onnx
+            .model_for_proto_model(&proto)
+            .map_err(|e| input_error!("{name}: tract cannot load this graph ({e})"))?;
+        Ok(Self { name, metadata, parameters, model })
+    }
+
+    /// Optimises the graph for batches of `batch` slices on `threads` threads.
+    pub fn plan(self, batch: usize, threads: usize) -> Result<SegModel> {
+        let n = self.metadata.spec.input_size;
+        let mut model = self.model;
+        model.set_input_fact(0, f32::fact([batch, 1, n, n]).into())?;
+        let typed = model
+            .into_optimized()
+            .with_context(|| format!("{}: optimising the graph for batch {batch}", self.name))?;
+        let opts = RunOptions {
+            executor: (threads > 1).then(|| tract_linalg::multithread::Executor::multithread(threads)),
+            ..Default::default()
+        };
+        let plan = typed.into_runnable_with_options(&opts)?;
+        Ok(SegModel { name: self.name, metadata: self.metadata, parameters: self.parameters, batch, plan })
+    }
+}
+
+/// A model ready to run: logits for a batch of model-grid slices.
+pub struct SegModel {
+    pub name: String,
+    pub metadata: Metadata,
+    pub parameters: usize,
+    pub batch: usize,
+    plan: Arc<TypedSimplePlan>,
+}
+
+impl SegModel {
+    /// Runs one batch; `input` is `batch × n × n`, the logits are written to
+    /// `logits` (`batch × classes × n × n`).
+    pub fn run(&self, input: &[f32], logits: &mut [f32]) -> Result<()> {
+        let n = self.metadata.spec.input_size;
+        // tract takes ownership of its inputs: this copy is the one allocation per batch.
+        let x = Tensor::from_shape(&[self.batch, 1, n, n], input)?;
+        let out = self.plan.run(tvec!(x.into()))?;
+        let view = out[0].try_as_plain_ram()?;
+        let y = view.as_slice::<f32>()?;
+        anyhow::ensure!(y.len() == logits.len(), "model output has {} values, expected {}", y.len(), logits.len());
+        logits.copy_from_slice(y);
+        Ok(())
+    }
+}

@@ -123,6 +123,9 @@ fn segment(a: SegmentArgs) -> Result<()> {
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
+    for w in &report.warnings {
+        eprintln!("utx-edge: warning: {w}");
+    }
     if let Some(r) = &a.report {
         write_atomic(r, &(serde_json::to_string_pretty(&report)? + "\n"))?;
     }

@@ -43,6 +43,8 @@ pub struct Report {
     pub seconds_total: f64,
     pub seconds_inference: f64,
     pub ms_per_slice: f64,
+    /// Things the user should know (e.g. only the first volume of a 4D file was used).
+    pub warnings: Vec<String>,
 }
 
 /// Buffers sized once from the model and the volume.
@@ -75,6 +77,14 @@ pub fn segment(
     let frame = SliceFrame::from_header(&header)?;
     let (rows, cols, slices) = (frame.rows(), frame.cols(), frame.slices());
     let rs = SliceResampler::new(rows, cols, frame.row_spacing, frame.col_spacing, n, spec.spacing_mm);
+    let mut warnings = Vec::new();
+    if header.volumes > 1 {
+        warnings.push(format!(
+            "{}: 4D file with {} volumes; only the first was segmented",
+            input.display(),
+            header.volumes
+        ));
+    }
     let window: Window = model.metadata.window();
 
     // A scan whose slice axis is not stored last cannot be streamed plane by
@@ -183,6 +193,7 @@ pub fn segment(
         seconds_total: total,
         seconds_inference: infer_s,
         ms_per_slice: infer_s * 1000.0 / slices as f64,
+        warnings,
     })
 }
 

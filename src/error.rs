@@ -24,5 +24,6 @@ macro_rules! input_error {
 
 /// True when the error (or anything in its chain) is an [`InputError`].
 pub fn is_input_error(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| e.downcast_ref::<InputError>().is_some())
+    err.chain()
+        .any(|e| e.downcast_ref::<InputError>().is_some())
 }

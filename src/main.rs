@@ -13,7 +13,11 @@ use utx_edge::input_error;
 use utx_edge::model::{native_fp16, LoadedModel, ModelSource, Precision, SegModel};
 
 #[derive(Parser)]
-#[command(name = "utx-edge", version, about = "On-device CT organ segmentation with the U-Transformer")]
+#[command(
+    name = "utx-edge",
+    version,
+    about = "On-device CT organ segmentation with the U-Transformer"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -90,7 +94,8 @@ struct SegmentArgs {
 }
 
 fn threads(arg: Option<usize>) -> usize {
-    arg.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+    arg.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 fn load_model(a: &ModelArgs) -> Result<(SegModel, usize)> {
@@ -116,12 +121,20 @@ fn load_model(a: &ModelArgs) -> Result<(SegModel, usize)> {
 fn segment(a: SegmentArgs) -> Result<()> {
     let (model, t) = load_model(&a.model)?;
     let show = !a.quiet && std::io::stderr().is_terminal();
-    let bar = if show { ProgressBar::new(0) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("{spinner} segmenting [{bar:30}] {pos}/{len} slices ({eta})")?.progress_chars("=> "));
-    let report = utx_edge::pipeline::segment(&model, t, &a.input, &a.output, a.force, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let bar = if show {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} segmenting [{bar:30}] {pos}/{len} slices ({eta})")?
+            .progress_chars("=> "),
+    );
+    let report =
+        utx_edge::pipeline::segment(&model, t, &a.input, &a.output, a.force, |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })?;
     bar.finish_and_clear();
     for w in &report.warnings {
         eprintln!("utx-edge: warning: {w}");
@@ -150,16 +163,22 @@ fn segment(a: SegmentArgs) -> Result<()> {
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, text).map_err(|e| input_error!("{}: cannot write ({e})", path.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| input_error!("{}: cannot write ({e})", path.display()))?;
+    std::fs::write(&tmp, text)
+        .map_err(|e| input_error!("{}: cannot write ({e})", path.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| input_error!("{}: cannot write ({e})", path.display()))?;
     Ok(())
 }
 
 fn info(file: &str, precision: PrecisionArg) -> Result<()> {
     let json = if file == "embedded" {
-        serde_json::to_string_pretty(&utx_edge::info::model_info(ModelSource::Embedded(precision.into()))?)?
+        serde_json::to_string_pretty(&utx_edge::info::model_info(ModelSource::Embedded(
+            precision.into(),
+        ))?)?
     } else if file.to_lowercase().ends_with(".onnx") {
-        serde_json::to_string_pretty(&utx_edge::info::model_info(ModelSource::File(Path::new(file)))?)?
+        serde_json::to_string_pretty(&utx_edge::info::model_info(ModelSource::File(Path::new(
+            file,
+        )))?)?
     } else {
         serde_json::to_string_pretty(&utx_edge::info::scan_info(Path::new(file))?)?
     };

@@ -33,7 +33,11 @@ pub struct DiceAccumulator {
 
 impl DiceAccumulator {
     pub fn new(classes: usize) -> Self {
-        Self { inter: vec![0; classes], pred: vec![0; classes], reference: vec![0; classes] }
+        Self {
+            inter: vec![0; classes],
+            pred: vec![0; classes],
+            reference: vec![0; classes],
+        }
     }
 
     pub fn add(&mut self, pred: &[u8], reference: &[u8]) {

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::metrics::count_labels;
 use crate::model::SegModel;
-use crate::volume::{PlaneReader, SliceFrame, SliceResampler, Window};
 use crate::volume::write::LabelWriter;
+use crate::volume::{PlaneReader, SliceFrame, SliceResampler, Window};
 
 /// Per-class result of a segmentation.
 #[derive(Debug, Clone, Serialize)]
@@ -76,7 +76,14 @@ pub fn segment(
     let header = reader.header().clone();
     let frame = SliceFrame::from_header(&header)?;
     let (rows, cols, slices) = (frame.rows(), frame.cols(), frame.slices());
-    let rs = SliceResampler::new(rows, cols, frame.row_spacing, frame.col_spacing, n, spec.spacing_mm);
+    let rs = SliceResampler::new(
+        rows,
+        cols,
+        frame.row_spacing,
+        frame.col_spacing,
+        n,
+        spec.spacing_mm,
+    );
     let mut warnings = Vec::new();
     if header.volumes > 1 {
         warnings.push(format!(
@@ -146,7 +153,15 @@ pub fn segment(
         for slot in 0..count {
             let logits = &mut b.logits[slot * k * n * n..(slot + 1) * k * n * n];
             softmax_channels(logits, k, n * n);
-            argmax_native(logits, k, n * n, &rs, &mut b.prob_native, &mut b.best_native, &mut b.label_slice);
+            argmax_native(
+                logits,
+                k,
+                n * n,
+                &rs,
+                &mut b.prob_native,
+                &mut b.best_native,
+                &mut b.label_slice,
+            );
             count_labels(&b.label_slice, &mut counts);
             match labels_whole.as_mut() {
                 Some(vol) => frame.scatter(&b.label_slice, start + slot, vol),
@@ -167,7 +182,8 @@ pub fn segment(
 
     let spacing = header.spacing();
     let a = &header.affine;
-    let det = a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+    let det = a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+        - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
         + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
     let voxel_ml = det.abs() / 1000.0;
     let total = t0.elapsed().as_secs_f64();
@@ -188,7 +204,12 @@ pub fn segment(
         classes: counts
             .iter()
             .enumerate()
-            .map(|(i, &v)| ClassVolume { id: i as u8, name: spec.class_names[i].clone(), voxels: v, volume_ml: v as f64 * voxel_ml })
+            .map(|(i, &v)| ClassVolume {
+                id: i as u8,
+                name: spec.class_names[i].clone(),
+                voxels: v,
+                volume_ml: v as f64 * voxel_ml,
+            })
             .collect(),
         seconds_total: total,
         seconds_inference: infer_s,
@@ -200,7 +221,9 @@ pub fn segment(
 /// In-place soft-max over `k` class maps of `pixels` each.
 fn softmax_channels(logits: &mut [f32], k: usize, pixels: usize) {
     for p in 0..pixels {
-        let max = (0..k).map(|c| logits[c * pixels + p]).fold(f32::NEG_INFINITY, f32::max);
+        let max = (0..k)
+            .map(|c| logits[c * pixels + p])
+            .fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0;
         for c in 0..k {
             let e = (logits[c * pixels + p] - max).exp();
@@ -245,7 +268,11 @@ mod tests {
     fn softmax_and_native_argmax() {
         let mut logits = vec![0.0, 2.0, 1.0, 0.0];
         softmax_channels(&mut logits, 2, 2);
-        assert!((logits[0] + logits[2] - 1.0).abs() < 1e-6 && logits[2] > logits[0] && logits[1] > logits[3]);
+        assert!(
+            (logits[0] + logits[2] - 1.0).abs() < 1e-6
+                && logits[2] > logits[0]
+                && logits[1] > logits[3]
+        );
         // Model grid 2×2 at 2 mm onto a 1×4 native row at 1 mm: column argmax follows.
         let rs = SliceResampler::new(1, 4, 2.0, 1.0, 2, 2.0);
         let probs = [0.9, 0.1, 0.9, 0.1, 0.1, 0.9, 0.1, 0.9];

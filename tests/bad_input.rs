@@ -10,13 +10,19 @@ use utx_edge::volume::read_volume;
 
 /// Runs `segment` on `input` into a fresh folder; returns (exit code, stderr, files left).
 fn segment_fails(input: &Path, extra: &[&str]) -> (i32, String, Vec<PathBuf>) {
-    let dir = tmp(&format!("out-{}", input.file_name().unwrap().to_string_lossy()));
+    let dir = tmp(&format!(
+        "out-{}",
+        input.file_name().unwrap().to_string_lossy()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("seg.nii.gz");
     let mut args = vec!["segment", p(input), "-o", p(&out), "--quiet"];
     args.extend_from_slice(extra);
     let o = utx(&args);
-    let left = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let left = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     (o.status.code().unwrap_or(-1), stderr(&o), left)
 }
 
@@ -24,14 +30,21 @@ fn assert_refused(input: &Path, needle: &str) {
     let (code, err, left) = segment_fails(input, &[]);
     assert_eq!(code, 2, "{}: {err}", input.display());
     let name = input.file_name().unwrap().to_string_lossy();
-    assert!(err.contains(&*name) && err.contains(needle), "{}: {err}", input.display());
+    assert!(
+        err.contains(&*name) && err.contains(needle),
+        "{}: {err}",
+        input.display()
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 fn sample_header() -> nifti::NiftiHeader {
-    read_volume(&shared("ct_small.nii.gz")).unwrap().header.nifti
+    read_volume(&shared("ct_small.nii.gz"))
+        .unwrap()
+        .header
+        .nifti
 }
 
 #[test]
@@ -89,7 +102,15 @@ fn wrong_dimensionality_sizes_and_values() {
     let mut vals = vec![0f32; 128];
     vals[77] = f32::NAN;
     let nan = tmp("nan.nii");
-    utx_edge::volume::write::write_raw(&nan, &h, &vals.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()).unwrap();
+    utx_edge::volume::write::write_raw(
+        &nan,
+        &h,
+        &vals
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
     assert_refused(&nan, "NaN");
 }
 
@@ -103,7 +124,11 @@ fn a_4d_file_is_segmented_on_its_first_volume_with_a_warning() {
     h.bitpix = 16;
     h.scl_slope = 1.0;
     h.scl_inter = 0.0;
-    let mut bytes: Vec<u8> = src.data.iter().flat_map(|&v| (v as i16).to_le_bytes()).collect();
+    let mut bytes: Vec<u8> = src
+        .data
+        .iter()
+        .flat_map(|&v| (v as i16).to_le_bytes())
+        .collect();
     bytes.extend(vec![0u8; bytes.len()]);
     let four = tmp("four_d.nii.gz");
     utx_edge::volume::write::write_raw(&four, &h, &bytes).unwrap();
@@ -121,12 +146,26 @@ fn output_that_exists_or_cannot_be_written() {
     std::fs::write(&existing, b"keep me").unwrap();
     let o = utx(&["segment", p(&ct), "-o", p(&existing), "--quiet"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("exists.nii.gz") && stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exists.nii.gz") && stderr(&o).contains("--force"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
 
-    let o = utx(&["segment", p(&ct), "-o", "/nonexistent-dir/seg.nii.gz", "--quiet"]);
+    let o = utx(&[
+        "segment",
+        p(&ct),
+        "-o",
+        "/nonexistent-dir/seg.nii.gz",
+        "--quiet",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("/nonexistent-dir/seg.nii.gz"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent-dir/seg.nii.gz"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = utx(&["segment", p(&ct), "-o", p(&tmp("seg.png")), "--quiet"]);
     assert_eq!(o.status.code(), Some(2));
@@ -150,18 +189,28 @@ fn models_without_or_with_inconsistent_metadata() {
     std::fs::write(&stripped, m.encode_to_vec()).unwrap();
     let (code, err, left) = segment_fails(&ct, &["--model", p(&stripped)]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("no_metadata.onnx") && err.contains("utx.config"), "{err}");
+    assert!(
+        err.contains("no_metadata.onnx") && err.contains("utx.config"),
+        "{err}"
+    );
     assert!(left.is_empty());
 
     let mut m = tract_onnx::pb::ModelProto::decode(&*bytes).unwrap();
-    for p in m.metadata_props.iter_mut().filter(|p| p.key == "utx.config") {
+    for p in m
+        .metadata_props
+        .iter_mut()
+        .filter(|p| p.key == "utx.config")
+    {
         p.value = p.value.replace("\"classes\":8", "\"classes\":5");
     }
     let wrong = tmp("inconsistent.onnx");
     std::fs::write(&wrong, m.encode_to_vec()).unwrap();
     let (code, err, _) = segment_fails(&ct, &["--model", p(&wrong)]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("inconsistent.onnx") && err.contains("class names"), "{err}");
+    assert!(
+        err.contains("inconsistent.onnx") && err.contains("class names"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -19,7 +19,10 @@ pub fn tmp(name: &str) -> PathBuf {
 }
 
 pub fn utx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_utx-edge")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_utx-edge"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -14,7 +14,10 @@ fn header(path: &std::path::Path) -> ScanHeader {
 /// Reference labels mapped to the model's 7 organs (TotalSegmentator ids 1…7).
 fn reference7() -> Vec<u8> {
     let r = read_volume(&shared("ct_small_seg.nii.gz")).unwrap();
-    r.data.iter().map(|&v| if (1.0..=7.0).contains(&v) { v as u8 } else { 0 }).collect()
+    r.data
+        .iter()
+        .map(|&v| if (1.0..=7.0).contains(&v) { v as u8 } else { 0 })
+        .collect()
 }
 
 #[test]
@@ -22,25 +25,59 @@ fn segments_the_sample_on_its_own_grid() {
     let ct = shared("ct_small.nii.gz");
     let out = tmp("seg.nii.gz");
     let rep = tmp("report.json");
-    let o = utx(&["segment", p(&ct), "-o", p(&out), "--report", p(&rep), "--quiet", "--batch", "4"]);
+    let o = utx(&[
+        "segment",
+        p(&ct),
+        "-o",
+        p(&out),
+        "--report",
+        p(&rep),
+        "--quiet",
+        "--batch",
+        "4",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
     // The output's grid is the input's exactly.
     let (hi, ho) = (header(&ct), header(&out));
     assert_eq!(hi.dims, ho.dims);
     assert_eq!(hi.nifti.pixdim[1..4], ho.nifti.pixdim[1..4]);
-    assert_eq!((hi.nifti.qform_code, hi.nifti.sform_code), (ho.nifti.qform_code, ho.nifti.sform_code));
-    assert_eq!((hi.nifti.srow_x, hi.nifti.srow_y, hi.nifti.srow_z), (ho.nifti.srow_x, ho.nifti.srow_y, ho.nifti.srow_z));
     assert_eq!(
-        (hi.nifti.quatern_b, hi.nifti.quatern_c, hi.nifti.quatern_d, hi.nifti.quatern_x, hi.nifti.quatern_y, hi.nifti.quatern_z),
-        (ho.nifti.quatern_b, ho.nifti.quatern_c, ho.nifti.quatern_d, ho.nifti.quatern_x, ho.nifti.quatern_y, ho.nifti.quatern_z)
+        (hi.nifti.qform_code, hi.nifti.sform_code),
+        (ho.nifti.qform_code, ho.nifti.sform_code)
+    );
+    assert_eq!(
+        (hi.nifti.srow_x, hi.nifti.srow_y, hi.nifti.srow_z),
+        (ho.nifti.srow_x, ho.nifti.srow_y, ho.nifti.srow_z)
+    );
+    assert_eq!(
+        (
+            hi.nifti.quatern_b,
+            hi.nifti.quatern_c,
+            hi.nifti.quatern_d,
+            hi.nifti.quatern_x,
+            hi.nifti.quatern_y,
+            hi.nifti.quatern_z
+        ),
+        (
+            ho.nifti.quatern_b,
+            ho.nifti.quatern_c,
+            ho.nifti.quatern_d,
+            ho.nifti.quatern_x,
+            ho.nifti.quatern_y,
+            ho.nifti.quatern_z
+        )
     );
     assert_eq!(ho.nifti.datatype, 2);
 
     // Values are classes; the report's volumes are the voxel counts.
     let seg = read_volume(&out).unwrap();
-    assert!(seg.data.iter().all(|&v| (0.0..8.0).contains(&v) && v.fract() == 0.0));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
+    assert!(seg
+        .data
+        .iter()
+        .all(|&v| (0.0..8.0).contains(&v) && v.fract() == 0.0));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
     let voxel_ml = 27.0 / 1000.0;
     for c in report["classes"].as_array().unwrap() {
         let id = c["id"].as_u64().unwrap() as f32;
@@ -58,7 +95,10 @@ fn segments_the_sample_on_its_own_grid() {
     let refl = reference7();
     for (id, floor) in DICE_FLOORS {
         let d = dice(&pred, &refl, id).unwrap_or(0.0);
-        assert!(d >= floor, "organ {id}: Dice {d:.3} below the floor {floor}");
+        assert!(
+            d >= floor,
+            "organ {id}: Dice {d:.3} below the floor {floor}"
+        );
     }
 }
 
@@ -67,7 +107,12 @@ const DICE_FLOORS: [(u8, f64); 1] = [(5, 0.80)];
 
 /// Rewrites the sample with its voxel axes flipped and/or permuted (the affine
 /// adjusted so the world positions stay), in another datatype.
-fn restore(name: &str, perm: [usize; 3], flip: [bool; 3], dtype: i16) -> (std::path::PathBuf, Vec<usize>) {
+fn restore(
+    name: &str,
+    perm: [usize; 3],
+    flip: [bool; 3],
+    dtype: i16,
+) -> (std::path::PathBuf, Vec<usize>) {
     let src = read_volume(&shared("ct_small.nii.gz")).unwrap();
     let d = src.dims();
     let nd = [d[perm[0]], d[perm[1]], d[perm[2]]];
@@ -110,15 +155,28 @@ fn restore(name: &str, perm: [usize; 3], flip: [bool; 3], dtype: i16) -> (std::p
                 let newi = [i, j, k];
                 let mut old = [0usize; 3];
                 for n in 0..3 {
-                    old[perm[n]] = if flip[n] { nd[n] - 1 - newi[n] } else { newi[n] };
+                    old[perm[n]] = if flip[n] {
+                        nd[n] - 1 - newi[n]
+                    } else {
+                        newi[n]
+                    };
                 }
                 let oi = old[0] + d[0] * (old[1] + d[1] * old[2]);
                 map[i + nd[0] * (j + nd[1] * k)] = oi;
                 let v = src.data[oi];
                 match dtype {
-                    8 => { h.bitpix = 32; bytes.extend_from_slice(&(v as i32).to_le_bytes()) }
-                    16 => { h.bitpix = 32; bytes.extend_from_slice(&v.to_le_bytes()) }
-                    _ => { h.bitpix = 16; bytes.extend_from_slice(&(v as i16).to_le_bytes()) }
+                    8 => {
+                        h.bitpix = 32;
+                        bytes.extend_from_slice(&(v as i32).to_le_bytes())
+                    }
+                    16 => {
+                        h.bitpix = 32;
+                        bytes.extend_from_slice(&v.to_le_bytes())
+                    }
+                    _ => {
+                        h.bitpix = 16;
+                        bytes.extend_from_slice(&(v as i16).to_le_bytes())
+                    }
                 }
             }
         }
@@ -131,7 +189,13 @@ fn restore(name: &str, perm: [usize; 3], flip: [bool; 3], dtype: i16) -> (std::p
 #[test]
 fn stored_orientation_and_datatype_do_not_change_the_segmentation() {
     let base_out = tmp("base.nii.gz");
-    let o = utx(&["segment", p(&shared("ct_small.nii.gz")), "-o", p(&base_out), "--quiet"]);
+    let o = utx(&[
+        "segment",
+        p(&shared("ct_small.nii.gz")),
+        "-o",
+        p(&base_out),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let base = read_volume(&base_out).unwrap().data;
     let cases = [
@@ -139,8 +203,18 @@ fn stored_orientation_and_datatype_do_not_change_the_segmentation() {
         ("lps_int32.nii.gz", [0, 1, 2], [true, true, false], 8),
         ("flipped_k_float32.nii", [0, 1, 2], [false, false, true], 16),
         // Slice axis stored first or in the middle: read whole, then permuted.
-        ("permuted_kji_int16.nii.gz", [2, 1, 0], [false, false, false], 4),
-        ("permuted_jik_float32.nii.gz", [1, 0, 2], [false, true, false], 16),
+        (
+            "permuted_kji_int16.nii.gz",
+            [2, 1, 0],
+            [false, false, false],
+            4,
+        ),
+        (
+            "permuted_jik_float32.nii.gz",
+            [1, 0, 2],
+            [false, true, false],
+            16,
+        ),
     ];
     for (name, perm, flip, dtype) in cases {
         let (input, map) = restore(name, perm, flip, dtype);
@@ -154,8 +228,16 @@ fn stored_orientation_and_datatype_do_not_change_the_segmentation() {
         let hi = header(&input);
         assert_eq!(seg.header.dims, hi.dims, "{name}");
         assert_eq!(seg.header.affine, hi.affine, "{name}");
-        let same = map.iter().enumerate().filter(|(ni, oi)| seg.data[*ni] == base[**oi]).count();
+        let same = map
+            .iter()
+            .enumerate()
+            .filter(|(ni, oi)| seg.data[*ni] == base[**oi])
+            .count();
         let agree = same as f64 / map.len() as f64;
-        assert!(agree >= 0.999, "{name}: only {:.4} of voxels agree with the RAS segmentation", agree);
+        assert!(
+            agree >= 0.999,
+            "{name}: only {:.4} of voxels agree with the RAS segmentation",
+            agree
+        );
     }
 }

@@ -84,11 +84,20 @@ pub fn calibrate(
     let idx = |t: &String| names.iter().position(|n| n == t).unwrap();
     let mut quant = ConvQuantizer::default();
     for (name, i, o) in convs {
-        quant.ranges.insert(name.clone(), (obs[idx(i)].range(method), obs[idx(o)].range(method)));
+        quant.ranges.insert(
+            name.clone(),
+            (obs[idx(i)].range(method), obs[idx(o)].range(method)),
+        );
     }
     let report = CalibrationReport {
         method,
-        data: volumes.iter().map(|p| p.file_name().map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into())).collect(),
+        data: volumes
+            .iter()
+            .map(|p| {
+                p.file_name()
+                    .map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into())
+            })
+            .collect(),
         slices: count,
     };
     Ok((quant, report))

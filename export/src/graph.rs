@@ -3,9 +3,10 @@
 
 use half::f16;
 use tract_onnx::pb::{
-    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension::Value as Dim,
-    tensor_shape_proto::Dimension, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
-    OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, tensor_proto::DataType,
+    tensor_shape_proto::dimension::Value as Dim, tensor_shape_proto::Dimension, type_proto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
+    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 /// ONNX opset the exports target (the `Attention` op appeared in 23).
@@ -37,20 +38,40 @@ pub struct GraphBuilder {
 }
 
 pub fn attr_int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto { name: name.into(), r#type: AttributeType::Int as i32, i: v, ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i: v,
+        ..Default::default()
+    }
 }
 
 pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto { name: name.into(), r#type: AttributeType::Ints as i32, ints: v.to_vec(), ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Ints as i32,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
 }
 
 pub fn attr_float(name: &str, v: f32) -> AttributeProto {
-    AttributeProto { name: name.into(), r#type: AttributeType::Float as i32, f: v, ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Float as i32,
+        f: v,
+        ..Default::default()
+    }
 }
 
 impl GraphBuilder {
     pub fn new(float: FloatType) -> Self {
-        Self { float, nodes: Vec::new(), inits: Vec::new(), next: 0 }
+        Self {
+            float,
+            nodes: Vec::new(),
+            inits: Vec::new(),
+            next: 0,
+        }
     }
 
     fn fresh(&mut self, hint: &str) -> String {
@@ -60,17 +81,34 @@ impl GraphBuilder {
 
     /// A float constant in the graph's float type.
     pub fn constant(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
-        assert_eq!(dims.iter().product::<usize>(), data.len(), "constant {name}: shape/data mismatch");
+        assert_eq!(
+            dims.iter().product::<usize>(),
+            data.len(),
+            "constant {name}: shape/data mismatch"
+        );
         let raw: Vec<u8> = match self.float {
             FloatType::F32 => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            FloatType::F16 => data.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
+            FloatType::F16 => data
+                .iter()
+                .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+                .collect(),
         };
         self.raw_constant(name, dims, self.float.onnx(), raw)
     }
 
     /// A constant of any ONNX type from its little-endian bytes.
-    pub fn raw_constant(&mut self, name: &str, dims: &[usize], data_type: i32, raw: Vec<u8>) -> String {
-        let name = if self.inits.iter().any(|t| t.name == name) { self.fresh(name) } else { name.to_string() };
+    pub fn raw_constant(
+        &mut self,
+        name: &str,
+        dims: &[usize],
+        data_type: i32,
+        raw: Vec<u8>,
+    ) -> String {
+        let name = if self.inits.iter().any(|t| t.name == name) {
+            self.fresh(name)
+        } else {
+            name.to_string()
+        };
         self.inits.push(TensorProto {
             name: name.clone(),
             dims: dims.iter().map(|&d| d as i64).collect(),
@@ -87,7 +125,13 @@ impl GraphBuilder {
     }
 
     /// Adds a node with one output, named after `hint`; returns the output name.
-    pub fn node(&mut self, op: &str, hint: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> String {
+    pub fn node(
+        &mut self,
+        op: &str,
+        hint: &str,
+        inputs: &[&str],
+        attrs: Vec<AttributeProto>,
+    ) -> String {
         let out = self.fresh(hint);
         self.node_to(op, inputs, &out, attrs);
         out
@@ -107,16 +151,27 @@ impl GraphBuilder {
 
     /// Wraps the graph into a model with input `[N, c, h, w]` and output
     /// `[N, k, h, w]`, both float32, and the given metadata.
-    pub fn finish(self, input: (&str, [usize; 3]), output: (&str, [usize; 3]), metadata: Vec<(String, String)>) -> ModelProto {
+    pub fn finish(
+        self,
+        input: (&str, [usize; 3]),
+        output: (&str, [usize; 3]),
+        metadata: Vec<(String, String)>,
+    ) -> ModelProto {
         let value = |name: &str, chw: [usize; 3]| ValueInfoProto {
             name: name.into(),
             r#type: Some(TypeProto {
                 value: Some(type_proto::Value::TensorType(type_proto::Tensor {
                     elem_type: DataType::Float as i32,
                     shape: Some(TensorShapeProto {
-                        dim: std::iter::once(Dimension { value: Some(Dim::DimParam("N".into())), ..Default::default() })
-                            .chain(chw.iter().map(|&d| Dimension { value: Some(Dim::DimValue(d as i64)), ..Default::default() }))
-                            .collect(),
+                        dim: std::iter::once(Dimension {
+                            value: Some(Dim::DimParam("N".into())),
+                            ..Default::default()
+                        })
+                        .chain(chw.iter().map(|&d| Dimension {
+                            value: Some(Dim::DimValue(d as i64)),
+                            ..Default::default()
+                        }))
+                        .collect(),
                     }),
                 })),
                 ..Default::default()
@@ -125,7 +180,10 @@ impl GraphBuilder {
         };
         ModelProto {
             ir_version: IR_VERSION,
-            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
             producer_name: "utx-export".into(),
             producer_version: env!("CARGO_PKG_VERSION").into(),
             graph: Some(GraphProto {
@@ -136,7 +194,10 @@ impl GraphBuilder {
                 output: vec![value(output.0, output.1)],
                 ..Default::default()
             }),
-            metadata_props: metadata.into_iter().map(|(key, value)| StringStringEntryProto { key, value }).collect(),
+            metadata_props: metadata
+                .into_iter()
+                .map(|(key, value)| StringStringEntryProto { key, value })
+                .collect(),
             ..Default::default()
         }
     }

@@ -54,28 +54,50 @@ pub struct ExportOptions {
 
 impl ExportOptions {
     pub fn new(precision: Precision) -> Self {
-        Self { precision, calibration: Vec::new(), method: Calibration::Percentile }
+        Self {
+            precision,
+            calibration: Vec::new(),
+            method: Calibration::Percentile,
+        }
     }
 }
 
 /// Builds the ONNX graph of a loaded checkpoint.
-pub fn build(ck: &CheckpointConfig, w: &Weights, float: FloatType, quant: Option<&ConvQuantizer>) -> (ModelProto, Vec<(String, String, String)>) {
+pub fn build(
+    ck: &CheckpointConfig,
+    w: &Weights,
+    float: FloatType,
+    quant: Option<&ConvQuantizer>,
+) -> (ModelProto, Vec<(String, String, String)>) {
     let cfg = &ck.model;
     let mut e = Emitter::new(float, w, cfg, quant);
     let input = if float == FloatType::F16 {
-        e.g.node("Cast", "image_f16", &["image"], vec![graph::attr_int("to", float.onnx() as i64)])
+        e.g.node(
+            "Cast",
+            "image_f16",
+            &["image"],
+            vec![graph::attr_int("to", float.onnx() as i64)],
+        )
     } else {
         "image".to_string()
     };
     let logits = e.network(&input);
     if float == FloatType::F16 {
-        e.g.node_to("Cast", &[&logits], "logits", vec![graph::attr_int("to", FloatType::F32.onnx() as i64)]);
+        e.g.node_to(
+            "Cast",
+            &[&logits],
+            "logits",
+            vec![graph::attr_int("to", FloatType::F32.onnx() as i64)],
+        );
     } else {
         e.g.node_to("Identity", &[&logits], "logits", vec![]);
     }
     let (s, k) = (cfg.input_size, cfg.classes);
     let convs = std::mem::take(&mut e.convs);
-    (e.g.finish(("image", [1, s, s]), ("logits", [k, s, s]), Vec::new()), convs)
+    (
+        e.g.finish(("image", [1, s, s]), ("logits", [k, s, s]), Vec::new()),
+        convs,
+    )
 }
 
 /// Exports the checkpoint folder `dir` at the requested precision.
@@ -86,10 +108,17 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ModelProto> {
         Precision::Fp32 => (build(&ck, &w, FloatType::F32, None).0, "none".to_string()),
         Precision::Fp16 => (build(&ck, &w, FloatType::F16, None).0, "none".to_string()),
         Precision::Int8 => {
-            anyhow::ensure!(!opts.calibration.is_empty(), "int8 needs calibration volumes (--calibrate VOLUME.nii.gz …)");
+            anyhow::ensure!(
+                !opts.calibration.is_empty(),
+                "int8 needs calibration volumes (--calibrate VOLUME.nii.gz …)"
+            );
             let (fp32, convs) = build(&ck, &w, FloatType::F32, None);
-            let (quant, report) = calibrate::calibrate(&fp32, &convs, &ck.model, &opts.calibration, opts.method)?;
-            (build(&ck, &w, FloatType::F32, Some(&quant)).0, serde_json::to_string(&report)?)
+            let (quant, report) =
+                calibrate::calibrate(&fp32, &convs, &ck.model, &opts.calibration, opts.method)?;
+            (
+                build(&ck, &w, FloatType::F32, Some(&quant)).0,
+                serde_json::to_string(&report)?,
+            )
         }
     };
     let window = utx_edge::volume::Window::new(ck.model.window_hu[0], ck.model.window_hu[1]);
@@ -106,25 +135,39 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ModelProto> {
         ("utx.normalization", normalization),
         ("utx.calibration", calibration),
         ("utx.source", source),
-        ("utx.training", serde_json::to_string(&serde_json::json!({
-            "steps": ck.training.steps,
-            "val_dice": ck.training.val_dice,
-            "val_mean_dice": ck.training.val_mean_dice,
-            "command": ck.training.command,
-        }))?),
+        (
+            "utx.training",
+            serde_json::to_string(&serde_json::json!({
+                "steps": ck.training.steps,
+                "val_dice": ck.training.val_dice,
+                "val_mean_dice": ck.training.val_mean_dice,
+                "command": ck.training.command,
+            }))?,
+        ),
     ];
     model.metadata_props = meta
         .into_iter()
-        .map(|(k, v)| tract_onnx::pb::StringStringEntryProto { key: k.into(), value: v })
+        .map(|(k, v)| tract_onnx::pb::StringStringEntryProto {
+            key: k.into(),
+            value: v,
+        })
         .collect();
-    model.doc_string = format!("{} ({}) exported from {}", ck.model.arch.name(), opts.precision.name(), dir.display());
+    model.doc_string = format!(
+        "{} ({}) exported from {}",
+        ck.model.arch.name(),
+        opts.precision.name(),
+        dir.display()
+    );
     Ok(model)
 }
 
 /// sha256 of the checkpoint's config and weights.
 pub fn checkpoint_hash(dir: &Path) -> Result<String> {
     let mut h = Sha256::new();
-    for f in [utx_train::checkpoint::CONFIG_FILE, utx_train::checkpoint::WEIGHTS_FILE] {
+    for f in [
+        utx_train::checkpoint::CONFIG_FILE,
+        utx_train::checkpoint::WEIGHTS_FILE,
+    ] {
         let p = dir.join(f);
         h.update(std::fs::read(&p).with_context(|| format!("{}: cannot read", p.display()))?);
     }
@@ -134,7 +177,8 @@ pub fn checkpoint_hash(dir: &Path) -> Result<String> {
 /// Writes the model through a temporary file.
 pub fn write_model(model: &ModelProto, path: &Path) -> Result<()> {
     let tmp = path.with_extension("onnx.partial");
-    std::fs::write(&tmp, model.encode_to_vec()).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::write(&tmp, model.encode_to_vec())
+        .with_context(|| format!("{}: cannot write", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
 }

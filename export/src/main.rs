@@ -8,7 +8,11 @@ use utx_export::quantize::Calibration;
 use utx_export::{export, write_model, ExportOptions, Precision};
 
 #[derive(Parser)]
-#[command(name = "utx-export", version, about = "Export a utx-train checkpoint to self-describing ONNX")]
+#[command(
+    name = "utx-export",
+    version,
+    about = "Export a utx-train checkpoint to self-describing ONNX"
+)]
 struct Cli {
     /// Checkpoint folder (config.json + model.safetensors).
     checkpoint: PathBuf,
@@ -27,7 +31,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let opts = ExportOptions { precision: cli.precision, calibration: cli.calibrate, method: cli.calibration_method };
+    let opts = ExportOptions {
+        precision: cli.precision,
+        calibration: cli.calibrate,
+        method: cli.calibration_method,
+    };
     match export(&cli.checkpoint, &opts).and_then(|m| write_model(&m, &cli.out)) {
         Ok(()) => {
             eprintln!("wrote {} ({})", cli.out.display(), cli.precision.name());

@@ -21,8 +21,19 @@ pub struct Emitter<'a> {
 }
 
 impl<'a> Emitter<'a> {
-    pub fn new(float: crate::graph::FloatType, w: &'a Weights, cfg: &'a ModelConfig, quant: Option<&'a ConvQuantizer>) -> Self {
-        Self { g: GraphBuilder::new(float), w, cfg, quant, convs: Vec::new() }
+    pub fn new(
+        float: crate::graph::FloatType,
+        w: &'a Weights,
+        cfg: &'a ModelConfig,
+        quant: Option<&'a ConvQuantizer>,
+    ) -> Self {
+        Self {
+            g: GraphBuilder::new(float),
+            w,
+            cfg,
+            quant,
+            convs: Vec::new(),
+        }
     }
 
     /// A convolution (named by its checkpoint prefix) with folded weights.
@@ -40,7 +51,8 @@ impl<'a> Emitter<'a> {
             attr_ints("strides", &[stride as i64; 2]),
         ];
         let y = self.g.node("Conv", name, &[x, &wn, &bn], attrs);
-        self.convs.push((name.to_string(), x.to_string(), y.clone()));
+        self.convs
+            .push((name.to_string(), x.to_string(), y.clone()));
         y
     }
 
@@ -48,7 +60,8 @@ impl<'a> Emitter<'a> {
         let (w, b) = self.w.folded_conv(prefix);
         let y = self.conv(prefix, x, &w, &b, stride);
         if relu {
-            self.g.node("Relu", &format!("{prefix}.relu"), &[&y], vec![])
+            self.g
+                .node("Relu", &format!("{prefix}.relu"), &[&y], vec![])
         } else {
             y
         }
@@ -62,9 +75,14 @@ impl<'a> Emitter<'a> {
     fn conv_transpose(&mut self, prefix: &str, x: &str) -> String {
         let w = self.w.get(&format!("{prefix}.weight")).clone();
         let b = self.w.get(&format!("{prefix}.bias")).data.clone();
-        let wn = self.g.constant(&format!("{prefix}.weight"), &w.dims, &w.data);
+        let wn = self
+            .g
+            .constant(&format!("{prefix}.weight"), &w.dims, &w.data);
         let bn = self.g.constant(&format!("{prefix}.bias"), &[b.len()], &b);
-        let attrs = vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])];
+        let attrs = vec![
+            attr_ints("kernel_shape", &[2, 2]),
+            attr_ints("strides", &[2, 2]),
+        ];
         self.g.node("ConvTranspose", prefix, &[x, &wn, &bn], attrs)
     }
 
@@ -79,27 +97,43 @@ impl<'a> Emitter<'a> {
             }
         }
         let b = self.w.get(&format!("{prefix}.bias")).data.clone();
-        let wn = self.g.constant(&format!("{prefix}.weight_t"), &[inp, out], &wt);
+        let wn = self
+            .g
+            .constant(&format!("{prefix}.weight_t"), &[inp, out], &wt);
         let bn = self.g.constant(&format!("{prefix}.bias"), &[out], &b);
         let y = self.g.node("MatMul", prefix, &[x, &wn], vec![]);
         self.g.node("Add", prefix, &[&y, &bn], vec![])
     }
 
-    fn to_tokens(&mut self, x: &str, c: usize) -> String {
+    fn tokens_of(&mut self, x: &str, c: usize) -> String {
         let shape = self.g.const_i64("shape_tokens", &[0, c as i64, -1]);
         let y = self.g.node("Reshape", "flat", &[x, &shape], vec![]);
-        self.g.node("Transpose", "tokens", &[&y], vec![attr_ints("perm", &[0, 2, 1])])
+        self.g.node(
+            "Transpose",
+            "tokens",
+            &[&y],
+            vec![attr_ints("perm", &[0, 2, 1])],
+        )
     }
 
-    fn from_tokens(&mut self, t: &str, c: usize, side: usize) -> String {
-        let y = self.g.node("Transpose", "channels", &[t], vec![attr_ints("perm", &[0, 2, 1])]);
-        let shape = self.g.const_i64("shape_map", &[0, c as i64, side as i64, side as i64]);
+    fn map_of(&mut self, t: &str, c: usize, side: usize) -> String {
+        let y = self.g.node(
+            "Transpose",
+            "channels",
+            &[t],
+            vec![attr_ints("perm", &[0, 2, 1])],
+        );
+        let shape = self
+            .g
+            .const_i64("shape_map", &[0, c as i64, side as i64, side as i64]);
         self.g.node("Reshape", "map", &[&y, &shape], vec![])
     }
 
     fn add_pos_encoding(&mut self, name: &str, x: &str, c: usize, side: usize) -> String {
         let pe = positional_encoding_values(c, side, side);
-        let pe = self.g.constant(&format!("{name}.pos_encoding"), &[1, c, side, side], &pe);
+        let pe = self
+            .g
+            .constant(&format!("{name}.pos_encoding"), &[1, c, side, side], &pe);
         self.g.node("Add", name, &[x, &pe], vec![])
     }
 
@@ -130,19 +164,26 @@ impl<'a> Emitter<'a> {
                 mt[i * side * k + o] = m[o * side + i];
             }
         }
-        let mh = self.g.constant(&format!("{name}.rows"), &[side * k, side], &m);
-        let mw = self.g.constant(&format!("{name}.cols_t"), &[side, side * k], &mt);
+        let mh = self
+            .g
+            .constant(&format!("{name}.rows"), &[side * k, side], &m);
+        let mw = self
+            .g
+            .constant(&format!("{name}.cols_t"), &[side, side * k], &mt);
         let y = self.g.node("MatMul", name, &[x, &mw], vec![]);
         self.g.node("MatMul", name, &[&mh, &y], vec![])
     }
 
     fn mhsa(&mut self, x: &str) -> String {
-        let (c, side) = (self.cfg.channels(self.cfg.levels), self.cfg.side(self.cfg.levels));
+        let (c, side) = (
+            self.cfg.channels(self.cfg.levels),
+            self.cfg.side(self.cfg.levels),
+        );
         let xp = self.add_pos_encoding("mhsa", x, c, side);
-        let t = self.to_tokens(&xp, c);
+        let t = self.tokens_of(&xp, c);
         let a = self.attention("mhsa", &t, &t, self.cfg.heads, c);
         let o = self.linear("mhsa.o", &a);
-        let y = self.from_tokens(&o, c, side);
+        let y = self.map_of(&o, c, side);
         self.g.node("Add", "mhsa.residual", &[x, &y], vec![])
     }
 
@@ -153,23 +194,35 @@ impl<'a> Emitter<'a> {
         let (y_stride, s_pool) = ((side / 2) / grid, side / grid);
         let qk = self.conv_bn(&format!("{p}.qk"), y, y_stride, true);
         let qk = self.add_pos_encoding(&p, &qk, cs, grid);
-        let qk = self.to_tokens(&qk, cs);
+        let qk = self.tokens_of(&qk, cs);
         let v = self.conv_bn(&format!("{p}.v"), s, 1, true);
         let v = if s_pool > 1 {
             let k = [s_pool as i64; 2];
-            self.g.node("AveragePool", &format!("{p}.pool"), &[&v], vec![attr_ints("kernel_shape", &k), attr_ints("strides", &k)])
+            self.g.node(
+                "AveragePool",
+                &format!("{p}.pool"),
+                &[&v],
+                vec![attr_ints("kernel_shape", &k), attr_ints("strides", &k)],
+            )
         } else {
             v
         };
-        let v = self.to_tokens(&v, cs);
+        let v = self.tokens_of(&v, cs);
         let a = self.attention(&format!("{p}.attn"), &qk, &v, self.cfg.heads, cs);
-        let a = self.from_tokens(&a, cs, grid);
+        let a = self.map_of(&a, cs, grid);
         let z = self.conv_bn(&format!("{p}.gate"), &a, 1, false);
-        let z = self.g.node("Sigmoid", &format!("{p}.sigmoid"), &[&z], vec![]);
+        let z = self
+            .g
+            .node("Sigmoid", &format!("{p}.sigmoid"), &[&z], vec![]);
         let z = self.upsample(&format!("{p}.upsample"), &z, grid, s_pool);
         let gated = self.g.node("Mul", &format!("{p}.filter"), &[s, &z], vec![]);
         let up = self.conv_transpose(&format!("{p}.up"), y);
-        self.g.node("Concat", &format!("dec{l}.concat"), &[&gated, &up], vec![attr_int("axis", 1)])
+        self.g.node(
+            "Concat",
+            &format!("dec{l}.concat"),
+            &[&gated, &up],
+            vec![attr_int("axis", 1)],
+        )
     }
 
     fn additive_gate(&mut self, l: usize, s: &str, y: &str) -> String {
@@ -182,9 +235,16 @@ impl<'a> Emitter<'a> {
         let alpha = self.conv_bn(&format!("{p}.psi"), &sum, 1, false);
         let alpha = self.g.node("Sigmoid", &p, &[&alpha], vec![]);
         let alpha = self.upsample(&format!("{p}.upsample"), &alpha, side / 2, 2);
-        let gated = self.g.node("Mul", &format!("{p}.filter"), &[s, &alpha], vec![]);
+        let gated = self
+            .g
+            .node("Mul", &format!("{p}.filter"), &[s, &alpha], vec![]);
         let up = self.conv_transpose(&format!("{p}.up"), y);
-        self.g.node("Concat", &format!("dec{l}.concat"), &[&gated, &up], vec![attr_int("axis", 1)])
+        self.g.node(
+            "Concat",
+            &format!("dec{l}.concat"),
+            &[&gated, &up],
+            vec![attr_int("axis", 1)],
+        )
     }
 
     /// Emits the whole network from `input` (float in the graph's type); returns the logits.
@@ -195,7 +255,12 @@ impl<'a> Emitter<'a> {
         for l in 0..cfg.levels {
             let s = self.double_conv(&format!("enc{l}"), &x);
             let k = [2i64, 2];
-            x = self.g.node("MaxPool", &format!("enc{l}.pool"), &[&s], vec![attr_ints("kernel_shape", &k), attr_ints("strides", &k)]);
+            x = self.g.node(
+                "MaxPool",
+                &format!("enc{l}.pool"),
+                &[&s],
+                vec![attr_ints("kernel_shape", &k), attr_ints("strides", &k)],
+            );
             skips.push(s);
         }
         let mut y = self.double_conv("bottleneck", &x);
@@ -206,7 +271,12 @@ impl<'a> Emitter<'a> {
             let joined = match cfg.arch {
                 Arch::Unet | Arch::Mhsa => {
                     let up = self.conv_transpose(&format!("dec{l}.up"), &y);
-                    self.g.node("Concat", &format!("dec{l}.concat"), &[&skips[l], &up], vec![attr_int("axis", 1)])
+                    self.g.node(
+                        "Concat",
+                        &format!("dec{l}.concat"),
+                        &[&skips[l], &up],
+                        vec![attr_int("axis", 1)],
+                    )
                 }
                 Arch::AttentionUnet => self.additive_gate(l, &skips[l], &y),
                 Arch::Mhca | Arch::UTransformer => self.mhca(l, &skips[l], &y),

@@ -41,7 +41,11 @@ pub const BINS: usize = 4096;
 
 impl RangeObserver {
     pub fn new() -> Self {
-        Self { min: f32::INFINITY, max: f32::NEG_INFINITY, ..Default::default() }
+        Self {
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+            ..Default::default()
+        }
     }
 
     pub fn observe_range(&mut self, v: &[f32]) {
@@ -83,7 +87,10 @@ impl RangeObserver {
                     acc += c;
                     acc > cut
                 });
-                (self.lo + lo_bin.unwrap_or(0) as f32 * w, self.lo + (hi_bin.unwrap_or(BINS - 1) + 1) as f32 * w)
+                (
+                    self.lo + lo_bin.unwrap_or(0) as f32 * w,
+                    self.lo + (hi_bin.unwrap_or(BINS - 1) + 1) as f32 * w,
+                )
             }
         };
         (lo.min(0.0), hi.max(0.0))
@@ -97,16 +104,32 @@ pub fn activation_params(lo: f32, hi: f32) -> (f32, u8) {
     (scale, zp)
 }
 
+/// Calibrated (input, output) ranges of one convolution.
+pub type ConvRanges = ((f32, f32), (f32, f32));
+
 /// Calibrated ranges of every convolution's input and output, by conv name.
 #[derive(Debug, Clone, Default)]
 pub struct ConvQuantizer {
-    pub ranges: HashMap<String, ((f32, f32), (f32, f32))>,
+    pub ranges: HashMap<String, ConvRanges>,
 }
 
 impl ConvQuantizer {
     #[allow(clippy::too_many_arguments)]
-    pub fn emit(&self, g: &mut GraphBuilder, name: &str, x: &str, w: &Array, b: &[f32], stride: usize, pad: i64) -> String {
-        let ((ilo, ihi), (olo, ohi)) = self.ranges.get(name).copied().unwrap_or_else(|| panic!("no calibration for {name}"));
+    pub fn emit(
+        &self,
+        g: &mut GraphBuilder,
+        name: &str,
+        x: &str,
+        w: &Array,
+        b: &[f32],
+        stride: usize,
+        pad: i64,
+    ) -> String {
+        let ((ilo, ihi), (olo, ohi)) = self
+            .ranges
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| panic!("no calibration for {name}"));
         let (xs, xz) = activation_params(ilo, ihi);
         let (ys, yz) = activation_params(olo, ohi);
         let cout = w.dims[0];
@@ -124,23 +147,66 @@ impl ConvQuantizer {
             bq[o] = (b[o] as f64 / (xs as f64 * ws[o] as f64)).round() as i32;
         }
         let f32c = |g: &mut GraphBuilder, n: &str, v: &[f32]| {
-            g.raw_constant(n, &[v.len()], DataType::Float as i32, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            g.raw_constant(
+                n,
+                &[v.len()],
+                DataType::Float as i32,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
         };
-        let scalar_f = |g: &mut GraphBuilder, n: &str, v: f32| g.raw_constant(n, &[], DataType::Float as i32, v.to_le_bytes().to_vec());
-        let scalar_u8 = |g: &mut GraphBuilder, n: &str, v: u8| g.raw_constant(n, &[], DataType::Uint8 as i32, vec![v]);
+        let scalar_f = |g: &mut GraphBuilder, n: &str, v: f32| {
+            g.raw_constant(n, &[], DataType::Float as i32, v.to_le_bytes().to_vec())
+        };
+        let scalar_u8 = |g: &mut GraphBuilder, n: &str, v: u8| {
+            g.raw_constant(n, &[], DataType::Uint8 as i32, vec![v])
+        };
         let xs_n = scalar_f(g, &format!("{name}.x_scale"), xs);
         let xz_n = scalar_u8(g, &format!("{name}.x_zero"), xz);
         let ys_n = scalar_f(g, &format!("{name}.y_scale"), ys);
         let yz_n = scalar_u8(g, &format!("{name}.y_zero"), yz);
-        let wq_n = g.raw_constant(&format!("{name}.w_q"), &w.dims, DataType::Int8 as i32, wq.iter().map(|&v| v as u8).collect());
+        let wq_n = g.raw_constant(
+            &format!("{name}.w_q"),
+            &w.dims,
+            DataType::Int8 as i32,
+            wq.iter().map(|&v| v as u8).collect(),
+        );
         let ws_n = f32c(g, &format!("{name}.w_scale"), &ws);
-        let wz_n = g.raw_constant(&format!("{name}.w_zero"), &[cout], DataType::Int8 as i32, vec![0u8; cout]);
-        let bq_n = g.raw_constant(&format!("{name}.b_q"), &[cout], DataType::Int32 as i32, bq.iter().flat_map(|v| v.to_le_bytes()).collect());
-        let xq = g.node("QuantizeLinear", &format!("{name}.xq"), &[x, &xs_n, &xz_n], vec![]);
+        let wz_n = g.raw_constant(
+            &format!("{name}.w_zero"),
+            &[cout],
+            DataType::Int8 as i32,
+            vec![0u8; cout],
+        );
+        let bq_n = g.raw_constant(
+            &format!("{name}.b_q"),
+            &[cout],
+            DataType::Int32 as i32,
+            bq.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        );
+        let xq = g.node(
+            "QuantizeLinear",
+            &format!("{name}.xq"),
+            &[x, &xs_n, &xz_n],
+            vec![],
+        );
         let k = w.dims[2] as i64;
-        let attrs = vec![attr_ints("kernel_shape", &[k, k]), attr_ints("pads", &[pad; 4]), attr_ints("strides", &[stride as i64; 2])];
-        let yq = g.node("QLinearConv", name, &[&xq, &xs_n, &xz_n, &wq_n, &ws_n, &wz_n, &ys_n, &yz_n, &bq_n], attrs);
-        g.node("DequantizeLinear", &format!("{name}.y"), &[&yq, &ys_n, &yz_n], vec![])
+        let attrs = vec![
+            attr_ints("kernel_shape", &[k, k]),
+            attr_ints("pads", &[pad; 4]),
+            attr_ints("strides", &[stride as i64; 2]),
+        ];
+        let yq = g.node(
+            "QLinearConv",
+            name,
+            &[&xq, &xs_n, &xz_n, &wq_n, &ws_n, &wz_n, &ys_n, &yz_n, &bq_n],
+            attrs,
+        );
+        g.node(
+            "DequantizeLinear",
+            &format!("{name}.y"),
+            &[&yq, &ys_n, &yz_n],
+            vec![],
+        )
     }
 }
 
@@ -151,7 +217,9 @@ mod tests {
     #[test]
     fn percentile_ignores_outliers_and_ranges_include_zero() {
         let mut o = RangeObserver::new();
-        let mut v: Vec<f32> = (0..100_000).map(|i| (i % 1000) as f32 / 1000.0 + 1.0).collect();
+        let mut v: Vec<f32> = (0..100_000)
+            .map(|i| (i % 1000) as f32 / 1000.0 + 1.0)
+            .collect();
         v.push(1000.0);
         o.observe_range(&v);
         o.observe_hist(&v);

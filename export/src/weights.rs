@@ -23,20 +23,29 @@ impl Weights {
     /// Loads a checkpoint folder, checked against its config (every tensor
     /// present with the right shape, none unexplained).
     pub fn load(dir: &Path) -> Result<(CheckpointConfig, Self)> {
-        let (cfg, vm, _) = checkpoint::load(dir, &Device::Cpu).with_context(|| format!("{}: bad checkpoint", dir.display()))?;
+        let (cfg, vm, _) = checkpoint::load(dir, &Device::Cpu)
+            .with_context(|| format!("{}: bad checkpoint", dir.display()))?;
         let vars = vm.data().lock().unwrap();
         let map = vars
             .iter()
             .map(|(k, v)| {
                 let data = v.flatten_all()?.to_vec1::<f32>()?;
-                Ok((k.clone(), Array { dims: v.dims().to_vec(), data }))
+                Ok((
+                    k.clone(),
+                    Array {
+                        dims: v.dims().to_vec(),
+                        data,
+                    },
+                ))
             })
             .collect::<candle_core::Result<_>>()?;
         Ok((cfg, Self { map }))
     }
 
     pub fn get(&self, name: &str) -> &Array {
-        self.map.get(name).unwrap_or_else(|| panic!("checkpoint tensor `{name}` missing after validation"))
+        self.map
+            .get(name)
+            .unwrap_or_else(|| panic!("checkpoint tensor `{name}` missing after validation"))
     }
 
     /// Convolution `prefix.conv` with the BatchNorm `prefix.bn` folded in:
@@ -52,7 +61,9 @@ impl Weights {
         let mut bias = vec![0f32; w.dims[0]];
         for o in 0..w.dims[0] {
             let s = g[o] / (v[o] + BN_EPS as f32).sqrt();
-            folded.data[o * per_out..(o + 1) * per_out].iter_mut().for_each(|x| *x *= s);
+            folded.data[o * per_out..(o + 1) * per_out]
+                .iter_mut()
+                .for_each(|x| *x *= s);
             bias[o] = b[o] - m[o] * s;
         }
         (folded, bias)

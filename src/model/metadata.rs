@@ -70,30 +70,47 @@ impl Metadata {
                 input_error!("{what}: metadata `{k}` is missing; this is not a utx-export model (export it with utx-export)")
             })
         };
-        let spec: ModelSpec = serde_json::from_str(get("utx.config")?)
-            .map_err(|e| input_error!("{what}: metadata utx.config is not a valid model config ({e})"))?;
-        let precision = Precision::parse(get("utx.precision")?)
-            .ok_or_else(|| input_error!("{what}: metadata utx.precision must be fp32, fp16 or int8"))?;
+        let spec: ModelSpec = serde_json::from_str(get("utx.config")?).map_err(|e| {
+            input_error!("{what}: metadata utx.config is not a valid model config ({e})")
+        })?;
+        let precision = Precision::parse(get("utx.precision")?).ok_or_else(|| {
+            input_error!("{what}: metadata utx.precision must be fp32, fp16 or int8")
+        })?;
         let bad = |why: String| Err(input_error!("{what}: inconsistent metadata: {why}"));
         if spec.classes < 2 || spec.classes > 255 {
             return bad(format!("{} classes (2..=255 expected)", spec.classes));
         }
         if spec.class_names.len() != spec.classes {
-            return bad(format!("{} class names for {} classes", spec.class_names.len(), spec.classes));
+            return bad(format!(
+                "{} class names for {} classes",
+                spec.class_names.len(),
+                spec.classes
+            ));
         }
-        if spec.input_size == 0 || spec.input_size > 4096 || !(spec.spacing_mm > 0.0) {
-            return bad(format!("input_size {} / spacing_mm {}", spec.input_size, spec.spacing_mm));
+        if spec.input_size == 0
+            || spec.input_size > 4096
+            || spec.spacing_mm.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+        {
+            return bad(format!(
+                "input_size {} / spacing_mm {}",
+                spec.input_size, spec.spacing_mm
+            ));
         }
-        if !(spec.window_hu[1] > spec.window_hu[0]) {
+        if spec.window_hu[1].partial_cmp(&spec.window_hu[0]) != Some(std::cmp::Ordering::Greater) {
             return bad(format!("window_hu {:?} is empty", spec.window_hu));
         }
         Ok(Self {
             spec,
             precision,
             normalization: get("utx.normalization")?.clone(),
-            calibration: props.get("utx.calibration").cloned().unwrap_or_else(|| "none".into()),
+            calibration: props
+                .get("utx.calibration")
+                .cloned()
+                .unwrap_or_else(|| "none".into()),
             source: props.get("utx.source").cloned().unwrap_or_default(),
-            training: props.get("utx.training").and_then(|t| serde_json::from_str(t).ok()),
+            training: props
+                .get("utx.training")
+                .and_then(|t| serde_json::from_str(t).ok()),
         })
     }
 

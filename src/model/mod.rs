@@ -17,9 +17,18 @@ use crate::input_error;
 
 /// The demonstration models compiled into the binary (models/README.md).
 pub const EMBEDDED: [(Precision, &[u8]); 3] = [
-    (Precision::Fp32, include_bytes!("../../models/demo-fp32.onnx")),
-    (Precision::Fp16, include_bytes!("../../models/demo-fp16.onnx")),
-    (Precision::Int8, include_bytes!("../../models/demo-int8.onnx")),
+    (
+        Precision::Fp32,
+        include_bytes!("../../models/demo-fp32.onnx"),
+    ),
+    (
+        Precision::Fp16,
+        include_bytes!("../../models/demo-fp16.onnx"),
+    ),
+    (
+        Precision::Int8,
+        include_bytes!("../../models/demo-int8.onnx"),
+    ),
 ];
 
 /// Where a model comes from.
@@ -57,7 +66,8 @@ impl LoadedModel {
                 (format!("embedded demo-{}", p.name()), b.into())
             }
             ModelSource::File(path) => {
-                let b = std::fs::read(path).map_err(|e| input_error!("{}: cannot read the model ({e})", path.display()))?;
+                let b = std::fs::read(path)
+                    .map_err(|e| input_error!("{}: cannot read the model ({e})", path.display()))?;
                 (path.display().to_string(), b.into())
             }
         };
@@ -65,18 +75,31 @@ impl LoadedModel {
         let proto = onnx
             .proto_model_for_read(&mut &*bytes)
             .map_err(|e| input_error!("{name}: not a readable ONNX model ({e})"))?;
-        let props: HashMap<String, String> =
-            proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+        let props: HashMap<String, String> = proto
+            .metadata_props
+            .iter()
+            .map(|p| (p.key.clone(), p.value.clone()))
+            .collect();
         let metadata = Metadata::from_props(&props, &name)?;
         let parameters = proto
             .graph
             .as_ref()
-            .map(|g| g.initializer.iter().map(|t| t.dims.iter().product::<i64>().max(1) as usize).sum())
+            .map(|g| {
+                g.initializer
+                    .iter()
+                    .map(|t| t.dims.iter().product::<i64>().max(1) as usize)
+                    .sum()
+            })
             .unwrap_or(0);
         let model = onnx
             .model_for_proto_model(&proto)
             .map_err(|e| input_error!("{name}: tract cannot load this graph ({e})"))?;
-        Ok(Self { name, metadata, parameters, model })
+        Ok(Self {
+            name,
+            metadata,
+            parameters,
+            model,
+        })
     }
 
     /// Optimises the graph for batches of `batch` slices on `threads` threads.
@@ -88,11 +111,18 @@ impl LoadedModel {
             .into_optimized()
             .with_context(|| format!("{}: optimising the graph for batch {batch}", self.name))?;
         let opts = RunOptions {
-            executor: (threads > 1).then(|| tract_linalg::multithread::Executor::multithread(threads)),
+            executor: (threads > 1)
+                .then(|| tract_linalg::multithread::Executor::multithread(threads)),
             ..Default::default()
         };
         let plan = typed.into_runnable_with_options(&opts)?;
-        Ok(SegModel { name: self.name, metadata: self.metadata, parameters: self.parameters, batch, plan })
+        Ok(SegModel {
+            name: self.name,
+            metadata: self.metadata,
+            parameters: self.parameters,
+            batch,
+            plan,
+        })
     }
 }
 
@@ -115,7 +145,12 @@ impl SegModel {
         let out = self.plan.run(tvec!(x.into()))?;
         let view = out[0].try_as_plain_ram()?;
         let y = view.as_slice::<f32>()?;
-        anyhow::ensure!(y.len() == logits.len(), "model output has {} values, expected {}", y.len(), logits.len());
+        anyhow::ensure!(
+            y.len() == logits.len(),
+            "model output has {} values, expected {}",
+            y.len(),
+            logits.len()
+        );
         logits.copy_from_slice(y);
         Ok(())
     }

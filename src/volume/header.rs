@@ -86,13 +86,17 @@ pub struct ScanHeader {
 
 /// Opens a possibly gzipped file as a byte stream.
 pub fn open_stream(path: &Path) -> Result<(Box<dyn Read>, bool)> {
-    let mut file = File::open(path)
-        .map_err(|e| input_error!("{}: cannot open: {e}", path.display()))?;
+    let mut file =
+        File::open(path).map_err(|e| input_error!("{}: cannot open: {e}", path.display()))?;
     let mut magic = [0u8; 2];
     let n = file.read(&mut magic).unwrap_or(0);
-    let file = File::open(path).map_err(|e| input_error!("{}: cannot open: {e}", path.display()))?;
+    let file =
+        File::open(path).map_err(|e| input_error!("{}: cannot open: {e}", path.display()))?;
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok((Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(file))), true))
+        Ok((
+            Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(file))),
+            true,
+        ))
     } else {
         Ok((Box::new(BufReader::with_capacity(1 << 20, file)), false))
     }
@@ -105,21 +109,30 @@ impl ScanHeader {
         let (mut stream, gzipped) = open_stream(path)?;
         let mut raw = [0u8; 348];
         stream.read_exact(&mut raw).map_err(|_| {
-            input_error!("{}: not a NIfTI-1 file (shorter than a 348-byte header{})", path.display(),
-                if gzipped { " after decompression" } else { "" })
+            input_error!(
+                "{}: not a NIfTI-1 file (shorter than a 348-byte header{})",
+                path.display(),
+                if gzipped { " after decompression" } else { "" }
+            )
         })?;
-        let nifti = NiftiHeader::from_reader(&raw[..]).map_err(|e| {
-            input_error!("{}: not a readable NIfTI-1 header ({e})", path.display())
-        })?;
+        let nifti = NiftiHeader::from_reader(&raw[..])
+            .map_err(|e| input_error!("{}: not a readable NIfTI-1 header ({e})", path.display()))?;
         let header = Self::check(path, nifti, gzipped)?;
         // Skip extensions up to the voxel offset.
         let offset = header.nifti.vox_offset as u64;
         if offset < 348 {
-            return Err(input_error!("{}: vox_offset {} is inside the header", path.display(), offset));
+            return Err(input_error!(
+                "{}: vox_offset {} is inside the header",
+                path.display(),
+                offset
+            ));
         }
         let skipped = std::io::copy(&mut (&mut stream).take(offset - 348), &mut std::io::sink())?;
         if skipped != offset - 348 {
-            return Err(input_error!("{}: truncated before the voxel data", path.display()));
+            return Err(input_error!(
+                "{}: truncated before the voxel data",
+                path.display()
+            ));
         }
         Ok((header, stream))
     }
@@ -127,36 +140,64 @@ impl ScanHeader {
     fn check(path: &Path, nifti: NiftiHeader, gzipped: bool) -> Result<Self> {
         let p = path.display();
         if &nifti.magic != b"n+1\0" && &nifti.magic != b"ni1\0" {
-            return Err(input_error!("{p}: bad NIfTI magic {:?} (NIfTI-2 and Analyze are not supported)", nifti.magic));
+            return Err(input_error!(
+                "{p}: bad NIfTI magic {:?} (NIfTI-2 and Analyze are not supported)",
+                nifti.magic
+            ));
         }
         let rank = nifti.dim[0] as usize;
         if !(1..=7).contains(&rank) {
             return Err(input_error!("{p}: invalid dim[0] = {rank}"));
         }
         if rank < 3 {
-            return Err(input_error!("{p}: {rank}D image; a CT volume needs 3 dimensions"));
+            return Err(input_error!(
+                "{p}: {rank}D image; a CT volume needs 3 dimensions"
+            ));
         }
-        let dims = [nifti.dim[1] as usize, nifti.dim[2] as usize, nifti.dim[3] as usize];
+        let dims = [
+            nifti.dim[1] as usize,
+            nifti.dim[2] as usize,
+            nifti.dim[3] as usize,
+        ];
         if dims.contains(&0) {
             return Err(input_error!("{p}: empty volume (dims {dims:?})"));
         }
         if rank > 4 && nifti.dim[5..=rank].iter().any(|&d| d > 1) {
-            return Err(input_error!("{p}: {rank}D data with more than one component per voxel is not a CT volume"));
+            return Err(input_error!(
+                "{p}: {rank}D data with more than one component per voxel is not a CT volume"
+            ));
         }
-        let volumes = if rank >= 4 { (nifti.dim[4] as usize).max(1) } else { 1 };
+        let volumes = if rank >= 4 {
+            (nifti.dim[4] as usize).max(1)
+        } else {
+            1
+        };
         let dtype = Dtype::from_code(nifti.datatype).ok_or_else(|| {
             input_error!("{p}: unsupported NIfTI datatype code {} (expected an integer or float scalar type)", nifti.datatype)
         })?;
         let voxels = dims.iter().product::<usize>();
         if voxels > MAX_VOXELS || dims.iter().any(|&d| d > MAX_SIDE) {
-            return Err(input_error!("{p}: dims {dims:?} exceed the limits ({MAX_SIDE} per side, {MAX_VOXELS} voxels)"));
+            return Err(input_error!(
+                "{p}: dims {dims:?} exceed the limits ({MAX_SIDE} per side, {MAX_VOXELS} voxels)"
+            ));
         }
         let (affine, affine_source) = affine_of(&nifti);
         let det = det3(&affine);
         if !det.is_finite() || det.abs() < 1e-12 {
-            return Err(input_error!("{p}: the {affine_source} affine is singular or not finite"));
+            return Err(input_error!(
+                "{p}: the {affine_source} affine is singular or not finite"
+            ));
         }
-        Ok(Self { path: path.to_owned(), nifti, dims, volumes, dtype, affine, affine_source, gzipped })
+        Ok(Self {
+            path: path.to_owned(),
+            nifti,
+            dims,
+            volumes,
+            dtype,
+            affine,
+            affine_source,
+            gzipped,
+        })
     }
 
     /// `scl_slope`/`scl_inter` as the standard says: slope 0 means no scaling.
@@ -165,7 +206,14 @@ impl ScanHeader {
         if s == 0.0 || !s.is_finite() {
             (1.0, 0.0)
         } else {
-            (s, if self.nifti.scl_inter.is_finite() { self.nifti.scl_inter } else { 0.0 })
+            (
+                s,
+                if self.nifti.scl_inter.is_finite() {
+                    self.nifti.scl_inter
+                } else {
+                    0.0
+                },
+            )
         }
     }
 
@@ -185,7 +233,9 @@ impl ScanHeader {
         (0..3)
             .map(|c| {
                 let col = [a[0][c], a[1][c], a[2][c]];
-                let w = (0..3).max_by(|&x, &y| col[x].abs().total_cmp(&col[y].abs())).unwrap();
+                let w = (0..3)
+                    .max_by(|&x, &y| col[x].abs().total_cmp(&col[y].abs()))
+                    .unwrap();
                 let pos = col[w] > 0.0;
                 match (w, pos) {
                     (0, true) => 'R',
@@ -211,7 +261,10 @@ fn affine_of(h: &NiftiHeader) -> ([[f64; 4]; 4], &'static str) {
     let f = |v: f32| v as f64;
     if h.sform_code > 0 {
         let r = |s: [f32; 4]| [f(s[0]), f(s[1]), f(s[2]), f(s[3])];
-        return ([r(h.srow_x), r(h.srow_y), r(h.srow_z), [0.0, 0.0, 0.0, 1.0]], "sform");
+        return (
+            [r(h.srow_x), r(h.srow_y), r(h.srow_z), [0.0, 0.0, 0.0, 1.0]],
+            "sform",
+        );
     }
     let px = [f(h.pixdim[1]), f(h.pixdim[2]), f(h.pixdim[3])];
     if h.qform_code > 0 {
@@ -219,9 +272,21 @@ fn affine_of(h: &NiftiHeader) -> ([[f64; 4]; 4], &'static str) {
         let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
         let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
         let r = [
-            [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
-            [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
-            [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - c * c - b * b],
+            [
+                a * a + b * b - c * c - d * d,
+                2.0 * (b * c - a * d),
+                2.0 * (b * d + a * c),
+            ],
+            [
+                2.0 * (b * c + a * d),
+                a * a + c * c - b * b - d * d,
+                2.0 * (c * d - a * b),
+            ],
+            [
+                2.0 * (b * d - a * c),
+                2.0 * (c * d + a * b),
+                a * a + d * d - c * c - b * b,
+            ],
         ];
         let s = [px[0], px[1], px[2] * qfac];
         let off = [f(h.quatern_x), f(h.quatern_y), f(h.quatern_z)];
@@ -244,6 +309,7 @@ fn affine_of(h: &NiftiHeader) -> ([[f64; 4]; 4], &'static str) {
 }
 
 fn det3(a: &[[f64; 4]; 4]) -> f64 {
-    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+        - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
         + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
 }

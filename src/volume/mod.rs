@@ -19,9 +19,21 @@ pub use window::Window;
 
 /// Every slice of a whole volume on the model grid (`size`² each, windowed):
 /// what the model sees, for calibration and training.
-pub fn model_slices(vol: &Volume, size: usize, spacing_mm: f64, window: Window) -> anyhow::Result<Vec<f32>> {
+pub fn model_slices(
+    vol: &Volume,
+    size: usize,
+    spacing_mm: f64,
+    window: Window,
+) -> anyhow::Result<Vec<f32>> {
     let frame = SliceFrame::from_header(&vol.header)?;
-    let rs = SliceResampler::new(frame.rows(), frame.cols(), frame.row_spacing, frame.col_spacing, size, spacing_mm);
+    let rs = SliceResampler::new(
+        frame.rows(),
+        frame.cols(),
+        frame.row_spacing,
+        frame.col_spacing,
+        size,
+        spacing_mm,
+    );
     let mut hu = vec![0f32; frame.rows() * frame.cols()];
     let mut out = vec![0f32; frame.slices() * size * size];
     for (s, o) in out.chunks_exact_mut(size * size).enumerate() {

@@ -38,7 +38,9 @@ impl SliceFrame {
         let spacing = h.spacing();
         let dir = |c: usize, w: usize| a[w][c] / spacing[c];
         // World axes (RAS+): 0 = x (R), 1 = y (A), 2 = z (S).
-        let slice_axis = (0..3).max_by(|&p, &q| dir(p, 2).abs().total_cmp(&dir(q, 2).abs())).unwrap();
+        let slice_axis = (0..3)
+            .max_by(|&p, &q| dir(p, 2).abs().total_cmp(&dir(q, 2).abs()))
+            .unwrap();
         let rest: Vec<usize> = (0..3).filter(|&c| c != slice_axis).collect();
         let (row_axis, col_axis) = if dir(rest[0], 1).abs() >= dir(rest[1], 1).abs() {
             (rest[0], rest[1])
@@ -89,7 +91,11 @@ impl SliceFrame {
     /// Strides (in stored elements) of model rows and columns, and the offset of
     /// model pixel (0, 0) of slice `s`, within the whole stored volume.
     fn layout(&self, s: usize) -> (isize, isize, isize) {
-        let stride = [1isize, self.dims[0] as isize, (self.dims[0] * self.dims[1]) as isize];
+        let stride = [
+            1isize,
+            self.dims[0] as isize,
+            (self.dims[0] * self.dims[1]) as isize,
+        ];
         let (sr, sc) = (stride[self.row_axis], stride[self.col_axis]);
         let mut origin = s as isize * stride[self.slice_axis];
         let (mut dr, mut dc) = (sr, sc);

@@ -25,7 +25,12 @@ impl PlaneReader {
     pub fn open(path: &Path) -> Result<Self> {
         let (header, stream) = ScanHeader::read(path)?;
         let raw = vec![0u8; header.plane_bytes()];
-        Ok(Self { header, stream, raw, next: 0 })
+        Ok(Self {
+            header,
+            stream,
+            raw,
+            next: 0,
+        })
     }
 
     pub fn header(&self) -> &ScanHeader {
@@ -45,7 +50,11 @@ impl PlaneReader {
             anyhow::bail!("{}: read past the last plane", h.path.display());
         }
         self.stream.read_exact(&mut self.raw).map_err(|e| {
-            input_error!("{}: truncated or corrupt data at plane {k} of {} ({e})", h.path.display(), h.dims[2])
+            input_error!(
+                "{}: truncated or corrupt data at plane {k} of {} ({e})",
+                h.path.display(),
+                h.dims[2]
+            )
         })?;
         let (slope, inter) = h.scaling();
         decode(&self.raw, h.dtype, h.endianness(), slope, inter, out);
@@ -81,7 +90,10 @@ pub fn read_volume(path: &Path) -> Result<Volume> {
     for k in 0..nz {
         reader.read_into(&mut data[k * plane..(k + 1) * plane])?;
     }
-    Ok(Volume { header: reader.header, data })
+    Ok(Volume {
+        header: reader.header,
+        data,
+    })
 }
 
 /// Converts raw stored values to f32 with the NIfTI scaling `v · slope + inter`.
@@ -91,7 +103,11 @@ fn decode(raw: &[u8], dtype: Dtype, endian: Endianness, slope: f32, inter: f32, 
         ($t:ty, $n:expr) => {
             for (o, b) in out.iter_mut().zip(raw.chunks_exact($n)) {
                 let bytes: [u8; $n] = b.try_into().unwrap();
-                let v = if little { <$t>::from_le_bytes(bytes) } else { <$t>::from_be_bytes(bytes) };
+                let v = if little {
+                    <$t>::from_le_bytes(bytes)
+                } else {
+                    <$t>::from_be_bytes(bytes)
+                };
                 *o = (v as f64 * slope as f64 + inter as f64) as f32;
             }
         };

@@ -65,12 +65,25 @@ pub struct SliceResampler {
 }
 
 impl SliceResampler {
-    pub fn new(rows: usize, cols: usize, row_mm: f64, col_mm: f64, size: usize, model_mm: f64) -> Self {
+    pub fn new(
+        rows: usize,
+        cols: usize,
+        row_mm: f64,
+        col_mm: f64,
+        size: usize,
+        model_mm: f64,
+    ) -> Self {
         Self {
             native: (rows, cols),
             size,
-            to_model: (AxisMap::new(rows, row_mm, size, model_mm), AxisMap::new(cols, col_mm, size, model_mm)),
-            to_native: (AxisMap::new(size, model_mm, rows, row_mm), AxisMap::new(size, model_mm, cols, col_mm)),
+            to_model: (
+                AxisMap::new(rows, row_mm, size, model_mm),
+                AxisMap::new(cols, col_mm, size, model_mm),
+            ),
+            to_native: (
+                AxisMap::new(size, model_mm, rows, row_mm),
+                AxisMap::new(size, model_mm, cols, col_mm),
+            ),
         }
     }
 
@@ -91,7 +104,11 @@ impl SliceResampler {
                 continue;
             };
             for (c, o) in row_out.iter_mut().enumerate() {
-                *o = self.to_model.1.nearest(c).map_or(0, |ci| native[ri * nc + ci]);
+                *o = self
+                    .to_model
+                    .1
+                    .nearest(c)
+                    .map_or(0, |ci| native[ri * nc + ci]);
             }
         }
     }
@@ -99,18 +116,35 @@ impl SliceResampler {
     /// Bilinear resampling of one model-grid map back onto the native grid
     /// (e.g. a class probability); pixels outside the model's view get `fill`.
     pub fn map_to_native(&self, model: &[f32], fill: f32, out: &mut [f32]) {
-        bilinear(model, self.size, &self.to_native.0, &self.to_native.1, fill, out);
+        bilinear(
+            model,
+            self.size,
+            &self.to_native.0,
+            &self.to_native.1,
+            fill,
+            out,
+        );
     }
 }
 
-fn bilinear(src: &[f32], src_cols: usize, rows: &AxisMap, cols: &AxisMap, fill: f32, out: &mut [f32]) {
+fn bilinear(
+    src: &[f32],
+    src_cols: usize,
+    rows: &AxisMap,
+    cols: &AxisMap,
+    fill: f32,
+    out: &mut [f32],
+) {
     let out_cols = cols.len();
     for (r, row_out) in out.chunks_exact_mut(out_cols).enumerate() {
         let Some((r0, r1, wr)) = rows.tap(r) else {
             row_out.fill(fill);
             continue;
         };
-        let (a, b) = (&src[r0 * src_cols..][..src_cols], &src[r1 * src_cols..][..src_cols]);
+        let (a, b) = (
+            &src[r0 * src_cols..][..src_cols],
+            &src[r1 * src_cols..][..src_cols],
+        );
         for (c, o) in row_out.iter_mut().enumerate() {
             *o = match cols.tap(c) {
                 None => fill,
@@ -161,7 +195,14 @@ mod tests {
         // Upsampling a ramp by 2: centres on pixel n/2, edges clamped.
         let m = AxisMap::new(4, 2.0, 8, 1.0);
         let mut up = vec![0.0; 8];
-        bilinear(&[0.0, 2.0, 4.0, 6.0], 4, &AxisMap::new(1, 1.0, 1, 1.0), &m, -1.0, &mut up);
+        bilinear(
+            &[0.0, 2.0, 4.0, 6.0],
+            4,
+            &AxisMap::new(1, 1.0, 1, 1.0),
+            &m,
+            -1.0,
+            &mut up,
+        );
         assert_eq!(up, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 6.0]);
     }
 }

@@ -17,7 +17,13 @@ impl Window {
 
     /// The normalisation formula, for the model metadata.
     pub fn describe(&self) -> String {
-        format!("x = (clip(HU, {}, {}) - {}) / {}", self.lo, self.hi, self.lo, self.hi - self.lo)
+        format!(
+            "x = (clip(HU, {}, {}) - {}) / {}",
+            self.lo,
+            self.hi,
+            self.lo,
+            self.hi - self.lo
+        )
     }
 
     #[inline]

@@ -30,17 +30,37 @@ impl LabelWriter {
     /// Starts `dest` with the geometry of `source` (dims, pixdim, qform, sform and
     /// their codes) and a JSON extension `extension_json` (e.g. class names).
     /// Gzips when `dest` ends in `.gz`. Refuses an existing `dest` unless `force`.
-    pub fn create(dest: &Path, source: &ScanHeader, extension_json: &str, force: bool) -> Result<Self> {
+    pub fn create(
+        dest: &Path,
+        source: &ScanHeader,
+        extension_json: &str,
+        force: bool,
+    ) -> Result<Self> {
         if dest.exists() && !force {
-            return Err(input_error!("{}: already exists (use --force to overwrite)", dest.display()));
+            return Err(input_error!(
+                "{}: already exists (use --force to overwrite)",
+                dest.display()
+            ));
         }
-        let name = dest.file_name().ok_or_else(|| input_error!("{}: not a file path", dest.display()))?;
+        let name = dest
+            .file_name()
+            .ok_or_else(|| input_error!("{}: not a file path", dest.display()))?;
         let lower = name.to_string_lossy().to_lowercase();
         if !(lower.ends_with(".nii") || lower.ends_with(".nii.gz")) {
-            return Err(input_error!("{}: output name must end in .nii or .nii.gz", dest.display()));
+            return Err(input_error!(
+                "{}: output name must end in .nii or .nii.gz",
+                dest.display()
+            ));
         }
-        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".{}.{}.partial", name.to_string_lossy(), std::process::id()));
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(
+            ".{}.{}.partial",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
         let file = File::create(&tmp)
             .map_err(|e| input_error!("{}: cannot write here ({e})", dest.display()))?;
         let buffered = BufWriter::with_capacity(1 << 20, file);
@@ -52,7 +72,13 @@ impl LabelWriter {
         let header = label_header(&source.nifti, extension_json.len());
         let res = write_header(&mut sink, &header, extension_json.as_bytes());
         let [nx, ny, nz] = source.dims;
-        let mut me = Self { sink: Some(sink), tmp, dest: dest.to_owned(), plane: nx * ny, planes_left: nz };
+        let mut me = Self {
+            sink: Some(sink),
+            tmp,
+            dest: dest.to_owned(),
+            plane: nx * ny,
+            planes_left: nz,
+        };
         res.with_context(|| format!("{}: writing the header", me.dest.display()))?;
         me.planes_left = nz;
         Ok(me)
@@ -63,19 +89,29 @@ impl LabelWriter {
         assert_eq!(plane.len(), self.plane, "label plane of the wrong size");
         anyhow::ensure!(self.planes_left > 0, "more planes than the volume has");
         let sink = self.sink.as_mut().expect("writer already finished");
-        sink.write_all(plane).with_context(|| format!("{}: write failed", self.dest.display()))?;
+        sink.write_all(plane)
+            .with_context(|| format!("{}: write failed", self.dest.display()))?;
         self.planes_left -= 1;
         Ok(())
     }
 
     /// Flushes, closes and renames the temporary file onto the destination.
     pub fn finish(mut self) -> Result<()> {
-        anyhow::ensure!(self.planes_left == 0, "{} planes were never written", self.planes_left);
+        anyhow::ensure!(
+            self.planes_left == 0,
+            "{} planes were never written",
+            self.planes_left
+        );
         let mut sink = self.sink.take().expect("writer already finished");
-        sink.flush().with_context(|| format!("{}: write failed", self.dest.display()))?;
+        sink.flush()
+            .with_context(|| format!("{}: write failed", self.dest.display()))?;
         drop(sink); // finishes the gzip stream and closes the file
-        fs::rename(&self.tmp, &self.dest)
-            .with_context(|| format!("{}: cannot move the finished file into place", self.dest.display()))?;
+        fs::rename(&self.tmp, &self.dest).with_context(|| {
+            format!(
+                "{}: cannot move the finished file into place",
+                self.dest.display()
+            )
+        })?;
         Ok(())
     }
 }
@@ -125,14 +161,22 @@ fn write_header(w: &mut dyn Write, h: &NiftiHeader, ext: &[u8]) -> std::io::Resu
     b.push(h.regular);
     b.push(h.dim_info);
     h.dim.iter().for_each(|&d| i16s(&mut b, d as i16));
-    [h.intent_p1, h.intent_p2, h.intent_p3].iter().for_each(|&v| f32s(&mut b, v));
-    [h.intent_code, h.datatype, h.bitpix, h.slice_start].iter().for_each(|&v| i16s(&mut b, v));
+    [h.intent_p1, h.intent_p2, h.intent_p3]
+        .iter()
+        .for_each(|&v| f32s(&mut b, v));
+    [h.intent_code, h.datatype, h.bitpix, h.slice_start]
+        .iter()
+        .for_each(|&v| i16s(&mut b, v));
     h.pixdim.iter().for_each(|&v| f32s(&mut b, v));
-    [h.vox_offset, h.scl_slope, h.scl_inter].iter().for_each(|&v| f32s(&mut b, v));
+    [h.vox_offset, h.scl_slope, h.scl_inter]
+        .iter()
+        .for_each(|&v| f32s(&mut b, v));
     i16s(&mut b, h.slice_end);
     b.push(h.slice_code);
     b.push(h.xyzt_units);
-    [h.cal_max, h.cal_min, h.slice_duration, h.toffset].iter().for_each(|&v| f32s(&mut b, v));
+    [h.cal_max, h.cal_min, h.slice_duration, h.toffset]
+        .iter()
+        .for_each(|&v| f32s(&mut b, v));
     b.extend_from_slice(&h.glmax.to_le_bytes());
     b.extend_from_slice(&h.glmin.to_le_bytes());
     let mut descrip = [0u8; 80];
@@ -142,9 +186,16 @@ fn write_header(w: &mut dyn Write, h: &NiftiHeader, ext: &[u8]) -> std::io::Resu
     b.extend_from_slice(&h.aux_file);
     i16s(&mut b, h.qform_code);
     i16s(&mut b, h.sform_code);
-    [h.quatern_b, h.quatern_c, h.quatern_d, h.quatern_x, h.quatern_y, h.quatern_z]
-        .iter()
-        .for_each(|&v| f32s(&mut b, v));
+    [
+        h.quatern_b,
+        h.quatern_c,
+        h.quatern_d,
+        h.quatern_x,
+        h.quatern_y,
+        h.quatern_z,
+    ]
+    .iter()
+    .for_each(|&v| f32s(&mut b, v));
     for row in [h.srow_x, h.srow_y, h.srow_z] {
         row.iter().for_each(|&v| f32s(&mut b, v));
     }

@@ -50,9 +50,11 @@ pub struct CheckpointConfig {
 /// Writes a checkpoint folder; files are written under temporary names and
 /// renamed, so a checkpoint is never half-written.
 pub fn save(dir: &Path, cfg: &CheckpointConfig, vm: &VarMap) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the checkpoint folder", dir.display()))?;
+    fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the checkpoint folder", dir.display()))?;
     let tmp_w = dir.join(format!(".{WEIGHTS_FILE}.partial"));
-    vm.save(&tmp_w).with_context(|| format!("{}: cannot write weights", tmp_w.display()))?;
+    vm.save(&tmp_w)
+        .with_context(|| format!("{}: cannot write weights", tmp_w.display()))?;
     let tmp_c = dir.join(format!(".{CONFIG_FILE}.partial"));
     fs::write(&tmp_c, serde_json::to_string_pretty(cfg)? + "\n")?;
     fs::rename(&tmp_w, dir.join(WEIGHTS_FILE))?;
@@ -63,10 +65,13 @@ pub fn save(dir: &Path, cfg: &CheckpointConfig, vm: &VarMap) -> Result<()> {
 /// Reads `config.json` of a checkpoint folder.
 pub fn read_config(dir: &Path) -> Result<CheckpointConfig> {
     let path = dir.join(CONFIG_FILE);
-    let text = fs::read_to_string(&path).with_context(|| format!("{}: cannot read the checkpoint config", path.display()))?;
-    let cfg: CheckpointConfig =
-        serde_json::from_str(&text).with_context(|| format!("{}: not a utx checkpoint config", path.display()))?;
-    cfg.model.validate().with_context(|| format!("{}: invalid model config", path.display()))?;
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read the checkpoint config", path.display()))?;
+    let cfg: CheckpointConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a utx checkpoint config", path.display()))?;
+    cfg.model
+        .validate()
+        .with_context(|| format!("{}: invalid model config", path.display()))?;
     Ok(cfg)
 }
 
@@ -104,7 +109,12 @@ pub fn load_weights_checked(vm: &VarMap, path: &Path) -> Result<()> {
     for (name, var) in vars.iter() {
         let t = &tensors[name];
         if t.dims() != var.dims() {
-            bail!("{}: tensor `{name}` has shape {:?}, the config needs {:?}", path.display(), t.dims(), var.dims());
+            bail!(
+                "{}: tensor `{name}` has shape {:?}, the config needs {:?}",
+                path.display(),
+                t.dims(),
+                var.dims()
+            );
         }
         var.set(&t.to_dtype(DType::F32)?.to_device(var.device())?)?;
     }

@@ -75,8 +75,16 @@ pub struct ModelConfig {
 }
 
 /// The seven organs of the paper's multi-organ experiment, after background.
-pub const ORGAN_CLASSES: [&str; 8] =
-    ["background", "spleen", "kidney_right", "kidney_left", "gallbladder", "liver", "stomach", "pancreas"];
+pub const ORGAN_CLASSES: [&str; 8] = [
+    "background",
+    "spleen",
+    "kidney_right",
+    "kidney_left",
+    "gallbladder",
+    "liver",
+    "stomach",
+    "pancreas",
+];
 
 /// Largest side of an attention token grid (DESIGN.md §2).
 pub const MAX_TOKEN_GRID: usize = 32;
@@ -121,22 +129,43 @@ impl ModelConfig {
     /// Checks the constraints the layers rely on; the message says which.
     pub fn validate(&self) -> Result<()> {
         if self.in_channels != 1 {
-            bail!("in_channels must be 1 (one CT channel), got {}", self.in_channels);
+            bail!(
+                "in_channels must be 1 (one CT channel), got {}",
+                self.in_channels
+            );
         }
         if self.classes < 2 {
-            bail!("classes must be at least 2 (background + one organ), got {}", self.classes);
+            bail!(
+                "classes must be at least 2 (background + one organ), got {}",
+                self.classes
+            );
         }
         if self.class_names.len() != self.classes {
-            bail!("class_names has {} names for {} classes", self.class_names.len(), self.classes);
+            bail!(
+                "class_names has {} names for {} classes",
+                self.class_names.len(),
+                self.classes
+            );
         }
-        if self.levels == 0 || self.input_size % (1 << self.levels) != 0 {
-            bail!("input_size {} is not divisible by 2^levels ({} levels)", self.input_size, self.levels);
+        if self.levels == 0 || !self.input_size.is_multiple_of(1 << self.levels) {
+            bail!(
+                "input_size {} is not divisible by 2^levels ({} levels)",
+                self.input_size,
+                self.levels
+            );
         }
-        if self.base_channels % 4 != 0 || self.base_channels == 0 {
-            bail!("base_channels must be a positive multiple of 4 (2D positional encoding), got {}", self.base_channels);
+        if !self.base_channels.is_multiple_of(4) || self.base_channels == 0 {
+            bail!(
+                "base_channels must be a positive multiple of 4 (2D positional encoding), got {}",
+                self.base_channels
+            );
         }
-        if self.heads == 0 || self.base_channels % self.heads != 0 {
-            bail!("heads ({}) must divide base_channels ({})", self.heads, self.base_channels);
+        if self.heads == 0 || !self.base_channels.is_multiple_of(self.heads) {
+            bail!(
+                "heads ({}) must divide base_channels ({})",
+                self.heads,
+                self.base_channels
+            );
         }
         let bottom = self.side(self.levels);
         if self.arch.has_mhsa() && bottom > MAX_TOKEN_GRID {
@@ -144,7 +173,10 @@ impl ModelConfig {
                 "the MHSA bottleneck would be {bottom}×{bottom} tokens; keep input_size / 2^levels ≤ {MAX_TOKEN_GRID}"
             );
         }
-        if !(self.spacing_mm > 0.0) || !(self.window_hu[1] > self.window_hu[0]) {
+        let positive = |a: f64, b: f64| a.partial_cmp(&b) == Some(std::cmp::Ordering::Greater);
+        if !positive(self.spacing_mm, 0.0)
+            || !positive(self.window_hu[1] as f64, self.window_hu[0] as f64)
+        {
             bail!("spacing_mm must be positive and window_hu increasing");
         }
         Ok(())

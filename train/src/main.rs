@@ -18,7 +18,11 @@ use utx_train::train::{train, TrainOptions};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "utx-train", version, about = "Train the U-Transformer (and its baselines) for CT organ segmentation")]
+#[command(
+    name = "utx-train",
+    version,
+    about = "Train the U-Transformer (and its baselines) for CT organ segmentation"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model and write a checkpoint folder.
-    Fit(FitArgs),
+    Fit(Box<FitArgs>),
     /// Print the parameter count of every preset and architecture.
     Params,
 }
@@ -127,7 +131,11 @@ fn device(spec: Option<&str>) -> Result<candle_core::Device> {
         None => Ok(Device::cuda_if_available(0)?),
         Some("cpu") => Ok(Device::Cpu),
         Some(s) if s.starts_with("cuda") => {
-            let idx = s.strip_prefix("cuda:").unwrap_or("0").parse().context("--device cuda:N needs a number")?;
+            let idx = s
+                .strip_prefix("cuda:")
+                .unwrap_or("0")
+                .parse()
+                .context("--device cuda:N needs a number")?;
             if !candle_core::utils::cuda_is_available() {
                 bail!("--device {s}: this utx-train was built without CUDA (rebuild with --features cuda, see README)");
             }
@@ -148,7 +156,11 @@ fn fit(a: FitArgs) -> Result<()> {
     }
     cfg.validate()?;
     if a.image.len() != a.label.len() {
-        bail!("give one --label for each --image ({} images, {} labels)", a.image.len(), a.label.len());
+        bail!(
+            "give one --label for each --image ({} images, {} labels)",
+            a.image.len(),
+            a.label.len()
+        );
     }
     let mut all = Vec::new();
     if let Some(d) = &a.data {
@@ -157,7 +169,12 @@ fn fit(a: FitArgs) -> Result<()> {
     if let Some(l) = &a.list {
         all.extend(cases::from_list(l)?);
     }
-    let pairs: Vec<_> = a.image.iter().cloned().zip(a.label.iter().cloned()).collect();
+    let pairs: Vec<_> = a
+        .image
+        .iter()
+        .cloned()
+        .zip(a.label.iter().cloned())
+        .collect();
     all.extend(cases::from_pairs(&pairs)?);
     if all.is_empty() && a.phantoms == 0 {
         bail!("no training data: give --data, --list, --image/--label or --phantoms");
@@ -179,10 +196,24 @@ fn fit(a: FitArgs) -> Result<()> {
     }
     let split = match a.split {
         SplitKind::None => Split::None,
-        SplitKind::Patients => Split::Patients { folds: a.folds, fold: a.fold },
-        SplitKind::Slices => Split::Slices { folds: a.folds, fold: a.fold, block: a.block },
-        SplitKind::Auto if all.len() >= a.folds => Split::Patients { folds: a.folds, fold: a.fold },
-        SplitKind::Auto => Split::Slices { folds: a.folds, fold: a.fold, block: a.block },
+        SplitKind::Patients => Split::Patients {
+            folds: a.folds,
+            fold: a.fold,
+        },
+        SplitKind::Slices => Split::Slices {
+            folds: a.folds,
+            fold: a.fold,
+            block: a.block,
+        },
+        SplitKind::Auto if all.len() >= a.folds => Split::Patients {
+            folds: a.folds,
+            fold: a.fold,
+        },
+        SplitKind::Auto => Split::Slices {
+            folds: a.folds,
+            fold: a.fold,
+            block: a.block,
+        },
     };
     if a.fold >= a.folds.max(1) && split != Split::None {
         bail!("--fold {} must be below --folds {}", a.fold, a.folds);
@@ -201,14 +232,21 @@ fn fit(a: FitArgs) -> Result<()> {
     }
     let facts = TrainingFacts {
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        data: all.iter().map(|c| format!("{} + {}", c.image.display(), c.label.display())).collect(),
+        data: all
+            .iter()
+            .map(|c| format!("{} + {}", c.image.display(), c.label.display()))
+            .collect(),
         phantoms: a.phantoms,
         batch: a.batch,
         seed: a.seed,
         lr: a.lr,
         lr_decay: a.lr_decay,
         fold: split.describe(),
-        device: if device.is_cuda() { "cuda".into() } else { "cpu".into() },
+        device: if device.is_cuda() {
+            "cuda".into()
+        } else {
+            "cpu".into()
+        },
         ..Default::default()
     };
     let opts = TrainOptions {
@@ -236,13 +274,33 @@ fn fit(a: FitArgs) -> Result<()> {
 }
 
 fn params() -> Result<()> {
-    println!("{:<8} {:>12} {:>12} {:>12} {:>12} {:>14}", "preset", "unet", "attention_unet", "mhsa", "mhca", "u_transformer");
+    println!(
+        "{:<8} {:>12} {:>12} {:>12} {:>12} {:>14}",
+        "preset", "unet", "attention_unet", "mhsa", "mhca", "u_transformer"
+    );
     for p in [Preset::Tiny, Preset::Demo, Preset::Edge, Preset::Paper] {
-        let counts: Vec<String> = [Arch::Unet, Arch::AttentionUnet, Arch::Mhsa, Arch::Mhca, Arch::UTransformer]
-            .iter()
-            .map(|&arch| utx_train::model::parameter_count(&ModelConfig::preset(p, arch)).map(|n| format!("{:.3} M", n as f64 / 1e6)))
-            .collect::<Result<_>>()?;
-        println!("{:<8} {:>12} {:>12} {:>12} {:>12} {:>14}", format!("{p:?}").to_lowercase(), counts[0], counts[1], counts[2], counts[3], counts[4]);
+        let counts: Vec<String> = [
+            Arch::Unet,
+            Arch::AttentionUnet,
+            Arch::Mhsa,
+            Arch::Mhca,
+            Arch::UTransformer,
+        ]
+        .iter()
+        .map(|&arch| {
+            utx_train::model::parameter_count(&ModelConfig::preset(p, arch))
+                .map(|n| format!("{:.3} M", n as f64 / 1e6))
+        })
+        .collect::<Result<_>>()?;
+        println!(
+            "{:<8} {:>12} {:>12} {:>12} {:>12} {:>14}",
+            format!("{p:?}").to_lowercase(),
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3],
+            counts[4]
+        );
     }
     Ok(())
 }
@@ -250,7 +308,7 @@ fn params() -> Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
-        Command::Fit(a) => fit(a),
+        Command::Fit(a) => fit(*a),
         Command::Params => params(),
     };
     match res {

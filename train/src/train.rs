@@ -39,17 +39,32 @@ pub struct TrainOptions {
 }
 
 /// Per-class Dice of the network on a slice set (argmax of the logits).
-pub fn evaluate(net: &UNet, set: &SliceSet, batch: usize, device: &Device) -> Result<DiceAccumulator> {
+pub fn evaluate(
+    net: &UNet,
+    set: &SliceSet,
+    batch: usize,
+    device: &Device,
+) -> Result<DiceAccumulator> {
     let n = set.size;
     let mut acc = DiceAccumulator::new(net.config.classes);
     let mut pred = vec![0u8; n * n];
     for start in (0..set.len()).step_by(batch.max(1)) {
         let end = (start + batch).min(set.len());
         let b = end - start;
-        let x = Tensor::from_slice(&set.images[start * n * n..end * n * n], (b, 1, n, n), device)?;
-        let ids = net.forward_t(&x, false)?.argmax(1)?.flatten_all()?.to_vec1::<u32>()?;
+        let x = Tensor::from_slice(
+            &set.images[start * n * n..end * n * n],
+            (b, 1, n, n),
+            device,
+        )?;
+        let ids = net
+            .forward_t(&x, false)?
+            .argmax(1)?
+            .flatten_all()?
+            .to_vec1::<u32>()?;
         for i in 0..b {
-            pred.iter_mut().zip(&ids[i * n * n..(i + 1) * n * n]).for_each(|(p, &v)| *p = v as u8);
+            pred.iter_mut()
+                .zip(&ids[i * n * n..(i + 1) * n * n])
+                .for_each(|(p, &v)| *p = v as u8);
             acc.add(&pred, set.label(start + i));
         }
     }
@@ -83,22 +98,42 @@ pub fn train(
         facts.history = prev.training.history;
         facts.elapsed_s = prev.training.elapsed_s;
         if !opts.quiet {
-            eprintln!("resuming from step {start} ({}); Adam moments restart from zero", opts.out.display());
+            eprintln!(
+                "resuming from step {start} ({}); Adam moments restart from zero",
+                opts.out.display()
+            );
         }
     }
-    let params = ParamsAdamW { lr: opts.lr, weight_decay: 0.0, ..Default::default() };
+    let params = ParamsAdamW {
+        lr: opts.lr,
+        weight_decay: 0.0,
+        ..Default::default()
+    };
     let mut opt = AdamW::new(vm.all_vars(), params)?;
     let sampler = SliceSampler::new(train, cfg.classes, opts.real_fraction);
     // The stream of batches depends on the seed and the step, so a resumed run
     // continues the same sequence.
-    let mut rng = StdRng::seed_from_u64(opts.seed ^ (start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        StdRng::seed_from_u64(opts.seed ^ (start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let aug = Augment::default();
     let n = cfg.input_size;
-    let (mut xb, mut yb) = (vec![0f32; opts.batch * n * n], vec![0u32; opts.batch * n * n]);
+    let (mut xb, mut yb) = (
+        vec![0f32; opts.batch * n * n],
+        vec![0u32; opts.batch * n * n],
+    );
     let mut lab = vec![0u8; n * n];
 
-    let bar = if opts.quiet { ProgressBar::hidden() } else { ProgressBar::new(opts.steps as u64) };
-    bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] step {pos}/{len} {msg} (eta {eta})")?.progress_chars("=> "));
+    let bar = if opts.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(opts.steps as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] step {pos}/{len} {msg} (eta {eta})",
+        )?
+        .progress_chars("=> "),
+    );
     bar.set_position(start as u64);
     let t0 = Instant::now();
     let (mut loss_sum, mut loss_n) = (0.0, 0usize);
@@ -113,7 +148,10 @@ pub fn train(
                 xs.copy_from_slice(train.image(i));
                 lab.copy_from_slice(train.label(i));
             }
-            yb[b * n * n..(b + 1) * n * n].iter_mut().zip(&lab).for_each(|(y, &l)| *y = l as u32);
+            yb[b * n * n..(b + 1) * n * n]
+                .iter_mut()
+                .zip(&lab)
+                .for_each(|(y, &l)| *y = l as u32);
         }
         let x = Tensor::from_slice(&xb, (opts.batch, 1, n, n), device)?;
         let y = Tensor::from_slice(&yb, (opts.batch, n, n), device)?;
@@ -130,12 +168,19 @@ pub fn train(
         let done = step + 1;
         if done % opts.val_every == 0 || done == opts.steps {
             let mean_loss = loss_sum / loss_n as f64;
-            let acc = if val.is_empty() { None } else { Some(evaluate(&net, val, opts.batch, device)?) };
+            let acc = if val.is_empty() {
+                None
+            } else {
+                Some(evaluate(&net, val, opts.batch, device)?)
+            };
             let dice = acc.as_ref().map_or(f64::NAN, |a| a.mean_foreground());
             facts.history.push((done, mean_loss, dice));
             bar.set_message(format!("loss {mean_loss:.3} val Dice {dice:.3}"));
             if bar.is_hidden() && !opts.quiet {
-                eprintln!("step {done}/{}: loss {mean_loss:.4}, validation mean Dice {dice:.3}", opts.steps);
+                eprintln!(
+                    "step {done}/{}: loss {mean_loss:.4}, validation mean Dice {dice:.3}",
+                    opts.steps
+                );
             }
             (loss_sum, loss_n) = (0.0, 0);
             facts.steps = done;
@@ -143,17 +188,26 @@ pub fn train(
             last = Some(t0.elapsed().as_secs_f64());
             if let Some(acc) = &acc {
                 facts.val_dice = (1..cfg.classes)
-                    .filter_map(|k| acc.dice(k).map(|d| (cfg.class_names[k].clone(), (d * 1e4).round() / 1e4)))
+                    .filter_map(|k| {
+                        acc.dice(k)
+                            .map(|d| (cfg.class_names[k].clone(), (d * 1e4).round() / 1e4))
+                    })
                     .collect();
                 facts.val_mean_dice = (dice * 1e4).round() / 1e4;
                 facts.val_slices = val.len();
             }
-            let ck = CheckpointConfig { model: cfg.clone(), training: facts.clone() };
+            let ck = CheckpointConfig {
+                model: cfg.clone(),
+                training: facts.clone(),
+            };
             checkpoint::save(&opts.out, &ck, &vm)?;
         }
     }
     bar.finish_and_clear();
-    Ok(CheckpointConfig { model: cfg.clone(), training: facts })
+    Ok(CheckpointConfig {
+        model: cfg.clone(),
+        training: facts,
+    })
 }
 
 fn facts_elapsed_marker(last: &Option<f64>) -> f64 {

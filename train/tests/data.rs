@@ -15,7 +15,11 @@ fn shared(p: &str) -> PathBuf {
 }
 
 fn real_case() -> Case {
-    Case { name: "ct_small".into(), image: shared(CT), label: shared(SEG) }
+    Case {
+        name: "ct_small".into(),
+        image: shared(CT),
+        label: shared(SEG),
+    }
 }
 
 fn centroid(set: &SliceSet, class: u8) -> (f64, f64) {
@@ -39,9 +43,17 @@ fn real_sample_is_oriented_and_mapped() {
     // (shared/data/README.md).
     let cfg = ModelConfig::preset(Preset::Demo, Arch::UTransformer);
     let mut set = SliceSet::new(cfg.input_size);
-    set.add_case(&real_case(), &cfg, &LabelMap::parse("totalseg7", 8).unwrap()).unwrap();
+    set.add_case(
+        &real_case(),
+        &cfg,
+        &LabelMap::parse("totalseg7", 8).unwrap(),
+    )
+    .unwrap();
     assert_eq!(set.len(), 30);
-    assert_eq!(set.class_counts(8)[1..], [9452, 3947, 3676, 1333, 38634, 4675, 644]);
+    assert_eq!(
+        set.class_counts(8)[1..],
+        [9452, 3947, 3676, 1333, 38634, 4675, 644]
+    );
     // Radiological frame: the liver (5) on the image left (patient right), the
     // spleen (1) on the image right; right kidney (2) left of the left kidney (3);
     // the stomach (6) anterior (above) the kidneys.
@@ -62,7 +74,10 @@ fn train_cmd(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 #[test]
@@ -73,12 +88,28 @@ fn bad_training_input_is_named() {
     let seg = shared(SEG);
 
     // A missing label file.
-    let (ok, err) = train_cmd(&["--image", ct.to_str().unwrap(), "--label", "/nonexistent/seg.nii.gz"]);
-    assert!(!ok && err.contains("/nonexistent/seg.nii.gz") && err.contains("no such file"), "{err}");
+    let (ok, err) = train_cmd(&[
+        "--image",
+        ct.to_str().unwrap(),
+        "--label",
+        "/nonexistent/seg.nii.gz",
+    ]);
+    assert!(
+        !ok && err.contains("/nonexistent/seg.nii.gz") && err.contains("no such file"),
+        "{err}"
+    );
 
     // Label ids beyond the model's classes without a mapping.
-    let (ok, err) = train_cmd(&["--image", ct.to_str().unwrap(), "--label", seg.to_str().unwrap()]);
-    assert!(!ok && err.contains("ct_small_seg.nii.gz") && err.contains("out of range"), "{err}");
+    let (ok, err) = train_cmd(&[
+        "--image",
+        ct.to_str().unwrap(),
+        "--label",
+        seg.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("ct_small_seg.nii.gz") && err.contains("out of range"),
+        "{err}"
+    );
 
     // Shapes that differ: a label volume with one slice less.
     let vol = utx_edge::volume::read_volume(&seg).unwrap();
@@ -87,17 +118,38 @@ fn bad_training_input_is_named() {
     h.datatype = 2;
     h.bitpix = 8;
     let plane = vol.dims()[0] * vol.dims()[1];
-    let bytes: Vec<u8> = vol.data[..plane * (vol.dims()[2] - 1)].iter().map(|&v| v as u8).collect();
+    let bytes: Vec<u8> = vol.data[..plane * (vol.dims()[2] - 1)]
+        .iter()
+        .map(|&v| v as u8)
+        .collect();
     let short = tmp.join("short_seg.nii.gz");
     utx_edge::volume::write::write_raw(&short, &h, &bytes).unwrap();
-    let (ok, err) = train_cmd(&["--image", ct.to_str().unwrap(), "--label", short.to_str().unwrap(), "--labels", "totalseg7"]);
-    assert!(!ok && err.contains("short_seg.nii.gz") && err.contains("differs"), "{err}");
+    let (ok, err) = train_cmd(&[
+        "--image",
+        ct.to_str().unwrap(),
+        "--label",
+        short.to_str().unwrap(),
+        "--labels",
+        "totalseg7",
+    ]);
+    assert!(
+        !ok && err.contains("short_seg.nii.gz") && err.contains("differs"),
+        "{err}"
+    );
 
     // A file that is not NIfTI.
     let junk = tmp.join("junk.nii");
     std::fs::write(&junk, b"not a nifti file at all").unwrap();
-    let (ok, err) = train_cmd(&["--image", junk.to_str().unwrap(), "--label", seg.to_str().unwrap()]);
-    assert!(!ok && err.contains("junk.nii") && err.contains("NIfTI"), "{err}");
+    let (ok, err) = train_cmd(&[
+        "--image",
+        junk.to_str().unwrap(),
+        "--label",
+        seg.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("junk.nii") && err.contains("NIfTI"),
+        "{err}"
+    );
 
     // An empty dataset.
     let (ok, err) = train_cmd(&[]);

@@ -28,15 +28,38 @@ fn tiny_u_transformer_overfits_one_batch() {
     let vm = VarMap::new();
     let net = UNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
     init_weights(&vm, 1).unwrap();
-    let mut opt = AdamW::new(vm.all_vars(), ParamsAdamW { lr: 3e-3, weight_decay: 0.0, ..Default::default() }).unwrap();
+    let mut opt = AdamW::new(
+        vm.all_vars(),
+        ParamsAdamW {
+            lr: 3e-3,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let dice = |net: &UNet| {
-        let ids = net.forward_t(&x, true).unwrap().argmax(1).unwrap().flatten_all().unwrap().to_vec1::<u32>().unwrap();
+        let ids = net
+            .forward_t(&x, true)
+            .unwrap()
+            .argmax(1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<u32>()
+            .unwrap();
         let pred: Vec<u8> = ids.iter().map(|&v| v as u8).collect();
         let mut acc = DiceAccumulator::new(cfg.classes);
         acc.add(&pred, &set.labels);
         (acc.mean_foreground(), acc.dice(5).unwrap_or(0.0))
     };
-    let (first, d0) = (dice_ce_loss(&net.forward_t(&x, true).unwrap(), &y).unwrap().0.to_scalar::<f32>().unwrap(), dice(&net));
+    let (first, d0) = (
+        dice_ce_loss(&net.forward_t(&x, true).unwrap(), &y)
+            .unwrap()
+            .0
+            .to_scalar::<f32>()
+            .unwrap(),
+        dice(&net),
+    );
     let mut last = first;
     for _ in 0..120 {
         let (loss, _, _) = dice_ce_loss(&net.forward_t(&x, true).unwrap(), &y).unwrap();
@@ -44,28 +67,57 @@ fn tiny_u_transformer_overfits_one_batch() {
         last = loss.to_scalar::<f32>().unwrap();
     }
     let d1 = dice(&net);
-    eprintln!("loss {first:.3} → {last:.3}, mean Dice {:.3} → {:.3}, liver {:.3} → {:.3}", d0.0, d1.0, d0.1, d1.1);
+    eprintln!(
+        "loss {first:.3} → {last:.3}, mean Dice {:.3} → {:.3}, liver {:.3} → {:.3}",
+        d0.0, d1.0, d0.1, d1.1
+    );
     assert!(last < 0.5 * first, "loss fell only from {first} to {last}");
-    assert!(d1.0 > d0.0 + 0.1, "mean Dice rose only from {:.3} to {:.3}", d0.0, d1.0);
+    assert!(
+        d1.0 > d0.0 + 0.1,
+        "mean Dice rose only from {:.3} to {:.3}",
+        d0.0,
+        d1.0
+    );
     assert!(d1.1 > 0.8, "liver Dice only {:.3} after overfitting", d1.1);
 }
 
 #[test]
 fn checkpoint_round_trip_gives_identical_outputs() {
-    for arch in [Arch::Unet, Arch::AttentionUnet, Arch::Mhsa, Arch::Mhca, Arch::UTransformer] {
+    for arch in [
+        Arch::Unet,
+        Arch::AttentionUnet,
+        Arch::Mhsa,
+        Arch::Mhca,
+        Arch::UTransformer,
+    ] {
         let cfg = ModelConfig::preset(Preset::Tiny, arch);
         let vm = VarMap::new();
         let net = UNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
         init_weights(&vm, 5).unwrap();
         let (_, x, _) = phantom_batch(&cfg);
         net.forward_t(&x, true).unwrap(); // move the BatchNorm running statistics
-        let before = net.forward_t(&x, false).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let before = net
+            .forward_t(&x, false)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let dir = tempdir(&format!("ck-{}", arch.name()));
-        let ck = CheckpointConfig { model: cfg.clone(), training: TrainingFacts::default() };
+        let ck = CheckpointConfig {
+            model: cfg.clone(),
+            training: TrainingFacts::default(),
+        };
         checkpoint::save(&dir, &ck, &vm).unwrap();
         let (back, _, net2) = checkpoint::load(&dir, &Device::Cpu).unwrap();
         assert_eq!(back, ck);
-        let after = net2.forward_t(&x, false).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let after = net2
+            .forward_t(&x, false)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(before, after, "{arch:?}");
     }
 }
@@ -78,7 +130,11 @@ fn seeded_initialisation_is_deterministic() {
         UNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
         init_weights(&vm, seed).unwrap();
         let v = vm.data().lock().unwrap();
-        v["mhsa.q.weight"].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        v["mhsa.q.weight"]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
     };
     assert_eq!(weights(1), weights(1));
     assert_ne!(weights(1), weights(2));
@@ -90,29 +146,66 @@ fn mismatched_checkpoints_name_the_tensor() {
     let vm = VarMap::new();
     UNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
     let dir = tempdir("ck-bad");
-    let ck = CheckpointConfig { model: cfg.clone(), training: TrainingFacts::default() };
+    let ck = CheckpointConfig {
+        model: cfg.clone(),
+        training: TrainingFacts::default(),
+    };
     checkpoint::save(&dir, &ck, &vm).unwrap();
     // Config says MHSA-less U-Net with more channels: weights no longer fit.
     let mut other = ck.clone();
     other.model.base_channels = 8;
-    std::fs::write(dir.join("config.json"), serde_json::to_string(&other).unwrap()).unwrap();
-    let err = format!("{:#}", checkpoint::load(&dir, &Device::Cpu).err().expect("load must fail"));
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string(&other).unwrap(),
+    )
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        checkpoint::load(&dir, &Device::Cpu)
+            .err()
+            .expect("load must fail")
+    );
     assert!(err.contains("tensor `") && err.contains("shape"), "{err}");
     // Arch without MHSA: the file has tensors the config does not explain.
     other.model.base_channels = 4;
     other.model.arch = Arch::Mhca;
-    std::fs::write(dir.join("config.json"), serde_json::to_string(&other).unwrap()).unwrap();
-    let err = format!("{:#}", checkpoint::load(&dir, &Device::Cpu).err().expect("load must fail"));
-    assert!(err.contains("mhsa.") && err.contains("not part of"), "{err}");
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string(&other).unwrap(),
+    )
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        checkpoint::load(&dir, &Device::Cpu)
+            .err()
+            .expect("load must fail")
+    );
+    assert!(
+        err.contains("mhsa.") && err.contains("not part of"),
+        "{err}"
+    );
     // Arch with more: a tensor is missing.
     other.model.arch = Arch::UTransformer;
-    std::fs::write(dir.join("config.json"), serde_json::to_string(&other).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string(&other).unwrap(),
+    )
+    .unwrap();
     let vm2 = VarMap::new();
     let mut less = cfg.clone();
     less.arch = Arch::Mhca;
-    UNet::new(&less, VarBuilder::from_varmap(&vm2, DType::F32, &Device::Cpu)).unwrap();
+    UNet::new(
+        &less,
+        VarBuilder::from_varmap(&vm2, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
     vm2.save(dir.join("model.safetensors")).unwrap();
-    let err = format!("{:#}", checkpoint::load(&dir, &Device::Cpu).err().expect("load must fail"));
+    let err = format!(
+        "{:#}",
+        checkpoint::load(&dir, &Device::Cpu)
+            .err()
+            .expect("load must fail")
+    );
     assert!(err.contains("mhsa.") && err.contains("missing"), "{err}");
 }
 

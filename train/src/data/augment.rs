@@ -16,14 +16,31 @@ pub struct Augment {
 
 impl Default for Augment {
     fn default() -> Self {
-        Self { max_rotation_deg: 10.0, scale: (0.9, 1.1), max_shift: 0.04, contrast: (0.9, 1.1), brightness: 0.05, max_noise: 0.02 }
+        Self {
+            max_rotation_deg: 10.0,
+            scale: (0.9, 1.1),
+            max_shift: 0.04,
+            contrast: (0.9, 1.1),
+            brightness: 0.05,
+            max_noise: 0.02,
+        }
     }
 }
 
 impl Augment {
     /// Warps `image` and `label` (`n`×`n`) into `img_out` / `lab_out`.
-    pub fn apply(&self, rng: &mut StdRng, n: usize, image: &[f32], label: &[u8], img_out: &mut [f32], lab_out: &mut [u8]) {
-        let theta = rng.random_range(-self.max_rotation_deg..=self.max_rotation_deg).to_radians();
+    pub fn apply(
+        &self,
+        rng: &mut StdRng,
+        n: usize,
+        image: &[f32],
+        label: &[u8],
+        img_out: &mut [f32],
+        lab_out: &mut [u8],
+    ) {
+        let theta = rng
+            .random_range(-self.max_rotation_deg..=self.max_rotation_deg)
+            .to_radians();
         let s = rng.random_range(self.scale.0..=self.scale.1);
         let (tx, ty) = (
             rng.random_range(-self.max_shift..=self.max_shift) * n as f32,

@@ -14,13 +14,18 @@ pub struct Case {
 }
 
 fn is_nifti(p: &Path) -> bool {
-    let n = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     (n.ends_with(".nii") || n.ends_with(".nii.gz")) && !n.starts_with('.')
 }
 
 fn stem(p: &Path) -> String {
     let n = p.file_name().unwrap().to_string_lossy().to_string();
-    n.trim_end_matches(".gz").trim_end_matches(".nii").to_string()
+    n.trim_end_matches(".gz")
+        .trim_end_matches(".nii")
+        .to_string()
 }
 
 /// Every `imagesTr/X.nii(.gz)` with its `labelsTr/X.nii(.gz)`; nnU-Net's
@@ -29,7 +34,10 @@ pub fn decathlon(root: &Path) -> Result<Vec<Case>> {
     let images = root.join("imagesTr");
     let labels = root.join("labelsTr");
     if !images.is_dir() || !labels.is_dir() {
-        bail!("{}: not a Decathlon folder (needs imagesTr/ and labelsTr/)", root.display());
+        bail!(
+            "{}: not a Decathlon folder (needs imagesTr/ and labelsTr/)",
+            root.display()
+        );
     }
     let mut cases = Vec::new();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&images)
@@ -45,8 +53,18 @@ pub fn decathlon(root: &Path) -> Result<Vec<Case>> {
             .iter()
             .map(|ext| labels.join(format!("{base}.{ext}")))
             .find(|p| p.exists())
-            .with_context(|| format!("{}: no label file {base}.nii(.gz) in {}", image.display(), labels.display()))?;
-        cases.push(Case { name: base, image, label });
+            .with_context(|| {
+                format!(
+                    "{}: no label file {base}.nii(.gz) in {}",
+                    image.display(),
+                    labels.display()
+                )
+            })?;
+        cases.push(Case {
+            name: base,
+            image,
+            label,
+        });
     }
     if cases.is_empty() {
         bail!("{}: no NIfTI images in imagesTr/", root.display());
@@ -64,7 +82,11 @@ pub fn from_pairs(pairs: &[(PathBuf, PathBuf)]) -> Result<Vec<Case>> {
                     bail!("{}: no such file", p.display());
                 }
             }
-            Ok(Case { name: stem(image), image: image.clone(), label: label.clone() })
+            Ok(Case {
+                name: stem(image),
+                image: image.clone(),
+                label: label.clone(),
+            })
         })
         .collect()
 }
@@ -72,7 +94,8 @@ pub fn from_pairs(pairs: &[(PathBuf, PathBuf)]) -> Result<Vec<Case>> {
 /// A text file of `image label` lines (paths relative to the file's folder;
 /// `#` starts a comment).
 pub fn from_list(list: &Path) -> Result<Vec<Case>> {
-    let text = std::fs::read_to_string(list).with_context(|| format!("{}: cannot read the case list", list.display()))?;
+    let text = std::fs::read_to_string(list)
+        .with_context(|| format!("{}: cannot read the case list", list.display()))?;
     let dir = list.parent().unwrap_or(Path::new("."));
     let mut pairs = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -82,7 +105,11 @@ pub fn from_list(list: &Path) -> Result<Vec<Case>> {
         }
         let parts: Vec<&str> = line.split_whitespace().collect();
         if parts.len() != 2 {
-            bail!("{}:{}: expected `image label`, got `{line}`", list.display(), n + 1);
+            bail!(
+                "{}:{}: expected `image label`, got `{line}`",
+                list.display(),
+                n + 1
+            );
         }
         pairs.push((dir.join(parts[0]), dir.join(parts[1])));
     }

@@ -21,7 +21,11 @@ impl LabelMap {
         for (i, t) in table.iter_mut().enumerate().take(classes) {
             *t = Some(i as u8);
         }
-        Self { table, classes, others_to_background: false }
+        Self {
+            table,
+            classes,
+            others_to_background: false,
+        }
     }
 
     /// Parses `"1:1,2:2,5:5"` (id:class pairs); unlisted ids go to background.
@@ -33,24 +37,43 @@ impl LabelMap {
         let mut table = [None; 256];
         table[0] = Some(0);
         for pair in spec.split(',').filter(|p| !p.trim().is_empty()) {
-            let (a, b) = pair.split_once(':').with_context(|| format!("label map entry `{pair}` is not id:class"))?;
-            let id: u8 = a.trim().parse().with_context(|| format!("label map: `{a}` is not an id in 0..=255"))?;
-            let class: u8 = b.trim().parse().with_context(|| format!("label map: `{b}` is not a class number"))?;
+            let (a, b) = pair
+                .split_once(':')
+                .with_context(|| format!("label map entry `{pair}` is not id:class"))?;
+            let id: u8 = a
+                .trim()
+                .parse()
+                .with_context(|| format!("label map: `{a}` is not an id in 0..=255"))?;
+            let class: u8 = b
+                .trim()
+                .parse()
+                .with_context(|| format!("label map: `{b}` is not a class number"))?;
             if class as usize >= classes {
                 bail!("label map: class {class} for id {id} is out of range (the model has {classes} classes)");
             }
             table[id as usize] = Some(class);
         }
-        Ok(Self { table, classes, others_to_background: true })
+        Ok(Self {
+            table,
+            classes,
+            others_to_background: true,
+        })
     }
 
     /// Reads a JSON object `{"id": class, …}` from a file; unlisted ids go to background.
     pub fn from_json_file(path: &Path, classes: usize) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read the label map", path.display()))?;
-        let obj: std::collections::BTreeMap<String, u8> =
-            serde_json::from_str(&text).with_context(|| format!("{}: label map must be a JSON object {{\"id\": class}}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read the label map", path.display()))?;
+        let obj: std::collections::BTreeMap<String, u8> = serde_json::from_str(&text)
+            .with_context(|| {
+                format!(
+                    "{}: label map must be a JSON object {{\"id\": class}}",
+                    path.display()
+                )
+            })?;
         let spec: Vec<String> = obj.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-        Self::parse(&spec.join(","), classes).with_context(|| format!("{}: bad label map", path.display()))
+        Self::parse(&spec.join(","), classes)
+            .with_context(|| format!("{}: bad label map", path.display()))
     }
 
     /// A `--labels` argument: a JSON file when one exists at that path, else a spec.
@@ -72,7 +95,10 @@ impl LabelMap {
         for (o, &v) in out.iter_mut().zip(values) {
             let id = v.round();
             if !(0.0..=255.0).contains(&id) || (v - id).abs() > 1e-3 {
-                bail!("{}: label value {v} is not an integer id in 0..=255", what.display());
+                bail!(
+                    "{}: label value {v} is not an integer id in 0..=255",
+                    what.display()
+                );
             }
             *o = match (self.table[id as usize], self.others_to_background) {
                 (Some(c), _) => c,
@@ -96,10 +122,13 @@ mod tests {
     fn maps_and_refuses() {
         let m = LabelMap::parse("totalseg7", 8).unwrap();
         let mut out = [9u8; 4];
-        m.apply(&[0.0, 5.0, 42.0, 7.0], &mut out, Path::new("x")).unwrap();
+        m.apply(&[0.0, 5.0, 42.0, 7.0], &mut out, Path::new("x"))
+            .unwrap();
         assert_eq!(out, [0, 5, 0, 7]);
         let id = LabelMap::identity(3);
-        let err = id.apply(&[0.0, 3.0], &mut out[..2], Path::new("lab.nii")).unwrap_err();
+        let err = id
+            .apply(&[0.0, 3.0], &mut out[..2], Path::new("lab.nii"))
+            .unwrap_err();
         assert!(err.to_string().contains("lab.nii") && err.to_string().contains("id 3"));
         assert!(LabelMap::parse("1:9", 8).is_err());
         assert!(LabelMap::parse("1-2", 8).is_err());

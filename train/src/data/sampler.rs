@@ -37,14 +37,27 @@ impl SliceSampler {
                         *s = true;
                     }
                 }
-                1.0 + (0..classes).filter(|&k| seen[k]).map(|k| bonus[k]).sum::<f64>()
+                1.0 + (0..classes)
+                    .filter(|&k| seen[k])
+                    .map(|k| bonus[k])
+                    .sum::<f64>()
             })
             .collect();
         let synthetic = |i: usize| set.origins[i].synthetic;
-        let real_w: f64 = (0..set.len()).filter(|&i| !synthetic(i)).map(|i| weights[i]).sum();
-        let synth_w: f64 = (0..set.len()).filter(|&i| synthetic(i)).map(|i| weights[i]).sum();
+        let real_w: f64 = (0..set.len())
+            .filter(|&i| !synthetic(i))
+            .map(|i| weights[i])
+            .sum();
+        let synth_w: f64 = (0..set.len())
+            .filter(|&i| synthetic(i))
+            .map(|i| weights[i])
+            .sum();
         let f = real_fraction.clamp(1e-3, 1.0 - 1e-3);
-        let synth_scale = if real_w > 0.0 && synth_w > 0.0 { real_w * (1.0 - f) / f / synth_w } else { 1.0 };
+        let synth_scale = if real_w > 0.0 && synth_w > 0.0 {
+            real_w * (1.0 - f) / f / synth_w
+        } else {
+            1.0
+        };
         let mut total = 0.0;
         let cumulative = (0..set.len())
             .map(|i| {
@@ -59,6 +72,8 @@ impl SliceSampler {
     pub fn sample(&self, rng: &mut StdRng) -> usize {
         let total = *self.cumulative.last().expect("sampling from an empty set");
         let x = rng.random::<f64>() * total;
-        self.cumulative.partition_point(|&c| c <= x).min(self.cumulative.len() - 1)
+        self.cumulative
+            .partition_point(|&c| c <= x)
+            .min(self.cumulative.len() - 1)
     }
 }

@@ -33,7 +33,10 @@ pub struct SliceSet {
 
 impl SliceSet {
     pub fn new(size: usize) -> Self {
-        Self { size, ..Default::default() }
+        Self {
+            size,
+            ..Default::default()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -74,23 +77,45 @@ impl SliceSet {
             );
         }
         let (ai, al) = (&image.header.affine, &label.header.affine);
-        let off = (0..3).flat_map(|r| (0..4).map(move |c| (ai[r][c] - al[r][c]).abs())).fold(0.0, f64::max);
+        let off = (0..3)
+            .flat_map(|r| (0..4).map(move |c| (ai[r][c] - al[r][c]).abs()))
+            .fold(0.0, f64::max);
         if off > 1e-2 {
-            bail!("{}: label affine differs from the image's ({}) by {off:.3} mm", case.label.display(), case.image.display());
+            bail!(
+                "{}: label affine differs from the image's ({}) by {off:.3} mm",
+                case.label.display(),
+                case.image.display()
+            );
         }
         let frame = SliceFrame::from_header(&image.header)?;
         let n = cfg.input_size;
-        let rs = SliceResampler::new(frame.rows(), frame.cols(), frame.row_spacing, frame.col_spacing, n, cfg.spacing_mm);
+        let rs = SliceResampler::new(
+            frame.rows(),
+            frame.cols(),
+            frame.row_spacing,
+            frame.col_spacing,
+            n,
+            cfg.spacing_mm,
+        );
         let window = Window::new(cfg.window_hu[0], cfg.window_hu[1]);
         let images = model_slices(&image, n, cfg.spacing_mm, window)?;
         let plane = frame.rows() * frame.cols();
-        let (mut ids, mut classes, mut lab_m) = (vec![0f32; plane], vec![0u8; plane], vec![0u8; n * n]);
+        let (mut ids, mut classes, mut lab_m) =
+            (vec![0f32; plane], vec![0u8; plane], vec![0u8; n * n]);
         let case_idx = self.case_names.len();
         for (s, img_m) in images.chunks_exact(n * n).enumerate() {
             frame.gather(&label.data, s, &mut ids);
             map.apply(&ids, &mut classes, &case.label)?;
             rs.labels_to_model(&classes, &mut lab_m);
-            self.push(img_m, &lab_m, SliceOrigin { case: case_idx, slice: s, synthetic: false });
+            self.push(
+                img_m,
+                &lab_m,
+                SliceOrigin {
+                    case: case_idx,
+                    slice: s,
+                    synthetic: false,
+                },
+            );
         }
         self.case_names.push(case.name.clone());
         Ok(())
@@ -105,9 +130,24 @@ impl SliceSet {
         let case_idx = self.case_names.len();
         for s in 0..slices {
             let z = (s as f32 + 0.5) / slices as f32;
-            phantom.render(z, n, cfg.spacing_mm as f32, seed.wrapping_mul(1000).wrapping_add(s as u64), &mut hu, &mut lab);
+            phantom.render(
+                z,
+                n,
+                cfg.spacing_mm as f32,
+                seed.wrapping_mul(1000).wrapping_add(s as u64),
+                &mut hu,
+                &mut lab,
+            );
             window.apply_slice(&hu, &mut img);
-            self.push(&img, &lab, SliceOrigin { case: case_idx, slice: s, synthetic: true });
+            self.push(
+                &img,
+                &lab,
+                SliceOrigin {
+                    case: case_idx,
+                    slice: s,
+                    synthetic: true,
+                },
+            );
         }
         self.case_names.push(format!("phantom-{seed}"));
     }

@@ -29,14 +29,18 @@ pub struct MultiHeadAttention {
 
 impl MultiHeadAttention {
     pub fn new(dim: usize, heads: usize, with_output: bool, vb: VarBuilder) -> Result<Self> {
-        if dim % heads != 0 {
+        if !dim.is_multiple_of(heads) {
             candle_core::bail!("attention width {dim} is not divisible by {heads} heads");
         }
         Ok(Self {
             q: candle_nn::linear(dim, dim, vb.pp("q"))?,
             k: candle_nn::linear(dim, dim, vb.pp("k"))?,
             v: candle_nn::linear(dim, dim, vb.pp("v"))?,
-            out: if with_output { Some(candle_nn::linear(dim, dim, vb.pp("o"))?) } else { None },
+            out: if with_output {
+                Some(candle_nn::linear(dim, dim, vb.pp("o"))?)
+            } else {
+                None
+            },
             heads,
             dim,
         })
@@ -45,7 +49,9 @@ impl MultiHeadAttention {
     /// `[b, n, dim]` → `[b, heads, n, dim / heads]`.
     fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
         let (b, n, _) = x.dims3()?;
-        x.reshape((b, n, self.heads, self.dim / self.heads))?.transpose(1, 2)?.contiguous()
+        x.reshape((b, n, self.heads, self.dim / self.heads))?
+            .transpose(1, 2)?
+            .contiguous()
     }
 
     /// Queries from `q_in`, keys from `k_in`, values from `v_in`, all `[b, n, dim]`.
@@ -54,7 +60,9 @@ impl MultiHeadAttention {
         let q = self.split_heads(&q_in.apply(&self.q)?)?;
         let k = self.split_heads(&k_in.apply(&self.k)?)?;
         let v = self.split_heads(&v_in.apply(&self.v)?)?;
-        let y = ops::attention(&q, &k, &v)?.transpose(1, 2)?.reshape((b, n, self.dim))?;
+        let y = ops::attention(&q, &k, &v)?
+            .transpose(1, 2)?
+            .reshape((b, n, self.dim))?;
         match &self.out {
             Some(o) => o.forward(&y),
             None => Ok(y),

@@ -33,7 +33,10 @@ pub struct AttentionGate {
 impl AttentionGate {
     pub fn new(c_s: usize, c_y: usize, vb: VarBuilder) -> Result<Self> {
         let inter = (c_s / 2).max(1);
-        let up_cfg = ConvTranspose2dConfig { stride: 2, ..Default::default() };
+        let up_cfg = ConvTranspose2dConfig {
+            stride: 2,
+            ..Default::default()
+        };
         Ok(Self {
             wx: ConvBn::new(c_s, inter, 1, vb.pp("wx"))?,
             wg: ConvBn::new(c_y, inter, 1, vb.pp("wg"))?,
@@ -43,7 +46,8 @@ impl AttentionGate {
     }
 
     pub fn forward(&self, s: &Tensor, y: &Tensor, train: bool) -> Result<Tensor> {
-        let a = (self.wx.forward(&ops::subsample(s, 2)?, train)? + self.wg.forward(y, train)?)?.relu()?;
+        let a = (self.wx.forward(&ops::subsample(s, 2)?, train)? + self.wg.forward(y, train)?)?
+            .relu()?;
         let alpha = candle_nn::ops::sigmoid(&self.psi.forward(&a, train)?)?;
         let alpha = ops::upsample_bilinear(&alpha, 2)?;
         Tensor::cat(&[s.broadcast_mul(&alpha)?, self.up.forward(y)?], 1)

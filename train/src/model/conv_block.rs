@@ -27,7 +27,10 @@ pub struct ConvBn {
 
 impl ConvBn {
     pub fn new(c_in: usize, c_out: usize, k: usize, vb: VarBuilder) -> Result<Self> {
-        let cfg = Conv2dConfig { padding: k / 2, ..Default::default() };
+        let cfg = Conv2dConfig {
+            padding: k / 2,
+            ..Default::default()
+        };
         let conv = candle_nn::conv2d_no_bias(c_in, c_out, k, cfg, vb.pp("conv"))?;
         let bn = candle_nn::batch_norm(c_out, BN_EPS, vb.pp("bn"))?;
         Ok(Self { conv, bn })
@@ -53,10 +56,14 @@ pub struct DoubleConv {
 
 impl DoubleConv {
     pub fn new(c_in: usize, c_out: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { c1: ConvBn::new(c_in, c_out, 3, vb.pp("c1"))?, c2: ConvBn::new(c_out, c_out, 3, vb.pp("c2"))? })
+        Ok(Self {
+            c1: ConvBn::new(c_in, c_out, 3, vb.pp("c1"))?,
+            c2: ConvBn::new(c_out, c_out, 3, vb.pp("c2"))?,
+        })
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.c2.forward_relu(&self.c1.forward_relu(x, train)?, train)
+        self.c2
+            .forward_relu(&self.c1.forward_relu(x, train)?, train)
     }
 }

@@ -25,7 +25,11 @@ pub fn init_weights(vm: &VarMap, seed: u64) -> Result<()> {
             vec![1.0; n]
         } else {
             // Linear [out, in], conv [out, in, k, k], transposed conv [in, out, k, k].
-            let fan_in = if name.contains(".up.") { dims[0] * dims[2] * dims[3] / 4 } else { n / dims[0] };
+            let fan_in = if name.contains(".up.") {
+                dims[0] * dims[2] * dims[3] / 4
+            } else {
+                n / dims[0]
+            };
             let std = (2.0 / fan_in.max(1) as f64).sqrt();
             (0..n).map(|_| (gaussian(&mut rng) * std) as f32).collect()
         };

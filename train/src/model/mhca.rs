@@ -46,8 +46,18 @@ pub struct Mhca {
 impl Mhca {
     /// `c_s` channels at `s_side`² for the skip; `c_y` channels at (`s_side`/2)²
     /// for Y; a `grid`×`grid` token grid.
-    pub fn new(c_s: usize, c_y: usize, s_side: usize, grid: usize, heads: usize, vb: VarBuilder) -> Result<Self> {
-        let up_cfg = ConvTranspose2dConfig { stride: 2, ..Default::default() };
+    pub fn new(
+        c_s: usize,
+        c_y: usize,
+        s_side: usize,
+        grid: usize,
+        heads: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let up_cfg = ConvTranspose2dConfig {
+            stride: 2,
+            ..Default::default()
+        };
         Ok(Self {
             qk: ConvBn::new(c_y, c_s, 1, vb.pp("qk"))?,
             v: ConvBn::new(c_s, c_s, 1, vb.pp("v"))?,
@@ -62,7 +72,9 @@ impl Mhca {
     }
 
     pub fn forward(&self, s: &Tensor, y: &Tensor, train: bool) -> Result<Tensor> {
-        let qk = self.qk.forward_relu(&ops::subsample(y, self.y_stride)?, train)?;
+        let qk = self
+            .qk
+            .forward_relu(&ops::subsample(y, self.y_stride)?, train)?;
         let qk = ops::to_tokens(&qk.broadcast_add(&self.pe)?)?;
         let v = ops::avg_pool(&self.v.forward_relu(s, train)?, self.s_pool)?;
         let att = self.attn.forward(&qk, &qk, &ops::to_tokens(&v)?)?;

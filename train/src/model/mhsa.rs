@@ -29,7 +29,11 @@ impl Mhsa {
     /// Self-attention over a `side`×`side` map of `channels` channels.
     pub fn new(channels: usize, heads: usize, side: usize, vb: VarBuilder) -> Result<Self> {
         let pe = positional_encoding_2d(channels, side, side, vb.device())?.to_dtype(vb.dtype())?;
-        Ok(Self { attn: MultiHeadAttention::new(channels, heads, true, vb)?, pe, side })
+        Ok(Self {
+            attn: MultiHeadAttention::new(channels, heads, true, vb)?,
+            pe,
+            side,
+        })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

@@ -17,7 +17,10 @@ pub fn positional_encoding_2d(c: usize, h: usize, w: usize, device: &Device) -> 
 
 /// The same values as a flat `c·h·w` vector (also used by the ONNX export).
 pub fn positional_encoding_values(c: usize, h: usize, w: usize) -> Vec<f32> {
-    assert!(c % 4 == 0, "2D positional encoding needs channels divisible by 4, got {c}");
+    assert!(
+        c.is_multiple_of(4),
+        "2D positional encoding needs channels divisible by 4, got {c}"
+    );
     let half = c / 2;
     let mut pe = vec![0f32; c * h * w];
     for i in 0..half / 2 {

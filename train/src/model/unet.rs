@@ -57,10 +57,17 @@ pub struct UNet {
 
 impl UNet {
     pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
-        cfg.validate().map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        cfg.validate()
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let c = |l: usize| cfg.channels(l);
         let encoder = (0..cfg.levels)
-            .map(|l| DoubleConv::new(if l == 0 { cfg.in_channels } else { c(l - 1) }, c(l), vb.pp(format!("enc{l}"))))
+            .map(|l| {
+                DoubleConv::new(
+                    if l == 0 { cfg.in_channels } else { c(l - 1) },
+                    c(l),
+                    vb.pp(format!("enc{l}")),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let bottleneck = DoubleConv::new(c(cfg.levels - 1), c(cfg.levels), vb.pp("bottleneck"))?;
         let side = cfg.side(cfg.levels);
@@ -75,7 +82,10 @@ impl UNet {
             let (cs, cy) = (c(l), c(l + 1));
             skips.push(match cfg.arch {
                 Arch::Unet | Arch::Mhsa => {
-                    let up_cfg = ConvTranspose2dConfig { stride: 2, ..Default::default() };
+                    let up_cfg = ConvTranspose2dConfig {
+                        stride: 2,
+                        ..Default::default()
+                    };
                     Skip::Plain(candle_nn::conv_transpose2d(cy, cs, 2, up_cfg, vb.pp("up"))?)
                 }
                 Arch::AttentionUnet => Skip::Additive(AttentionGate::new(cs, cy, vb.pp("gate"))?),
@@ -91,7 +101,15 @@ impl UNet {
             decoder.push(DoubleConv::new(2 * cs, cs, vb.pp("conv"))?);
         }
         let head = candle_nn::conv2d(c(0), cfg.classes, 1, Default::default(), vb.pp("head"))?;
-        Ok(Self { config: cfg.clone(), encoder, bottleneck, mhsa, skips, decoder, head })
+        Ok(Self {
+            config: cfg.clone(),
+            encoder,
+            bottleneck,
+            mhsa,
+            skips,
+            decoder,
+            head,
+        })
     }
 
     /// Logits `[b, classes, h, w]` for images `[b, 1, h, w]`; `train` selects

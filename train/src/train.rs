@@ -96,6 +96,8 @@ pub fn train(
         checkpoint::load_weights_checked(&vm, &checkpoint::weights_path(&opts.out))?;
         start = prev.training.steps;
         facts.history = prev.training.history;
+        // Keep the whole recipe: the original command, then each resume.
+        facts.command = format!("{} && {}", prev.training.command, facts.command);
         facts.elapsed_s = prev.training.elapsed_s;
         if !opts.quiet {
             eprintln!(

@@ -17,14 +17,19 @@ fn latency(c: &mut Criterion) {
     for precision in precisions {
         for threads in [1, 2] {
             for batch in [1, 4] {
-                let model = LoadedModel::load(ModelSource::Embedded(precision)).unwrap().plan(batch, threads).unwrap();
+                let model = LoadedModel::load(ModelSource::Embedded(precision))
+                    .unwrap()
+                    .plan(batch, threads)
+                    .unwrap();
                 let spec = &model.metadata.spec;
                 let n = spec.input_size;
-                let slices = model_slices(&vol, n, spec.spacing_mm, model.metadata.window()).unwrap();
+                let slices =
+                    model_slices(&vol, n, spec.spacing_mm, model.metadata.window()).unwrap();
                 let input = slices[12 * n * n..(12 + batch) * n * n].to_vec();
                 let mut logits = vec![0f32; batch * spec.classes * n * n];
                 group.throughput(Throughput::Elements(batch as u64));
-                let id = BenchmarkId::new(precision.name(), format!("threads{threads}/batch{batch}"));
+                let id =
+                    BenchmarkId::new(precision.name(), format!("threads{threads}/batch{batch}"));
                 group.bench_function(id, |b| b.iter(|| model.run(&input, &mut logits).unwrap()));
             }
         }

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() == 4, "usage: make_volume IN.nii.gz SLICES OUT.nii[.gz]");
+    anyhow::ensure!(
+        args.len() == 4,
+        "usage: make_volume IN.nii.gz SLICES OUT.nii[.gz]"
+    );
     let src = utx_edge::volume::read_volume(&PathBuf::from(&args[1]))?;
     let slices: usize = args[2].parse()?;
     let [nx, ny, nz] = src.dims();
@@ -21,7 +24,11 @@ fn main() -> anyhow::Result<()> {
     for k in 0..slices {
         // Walk up and down the sample so neighbouring slices stay neighbours.
         let period = 2 * nz - 2;
-        let s = if k % period < nz { k % period } else { period - k % period };
+        let s = if k % period < nz {
+            k % period
+        } else {
+            period - k % period
+        };
         for v in &src.data[s * plane..(s + 1) * plane] {
             bytes.extend_from_slice(&(*v as i16).to_le_bytes());
         }

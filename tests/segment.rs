@@ -106,7 +106,14 @@ fn segments_the_sample_on_its_own_grid() {
 /// (all 30 slices, 24 of which it trained on). Measured at step 1700:
 /// spleen 0.927, kidney_right 0.930, kidney_left 0.929, gallbladder 0.913,
 /// liver 0.952, stomach 0.904, pancreas 0.000 (not learnt: no floor).
-const DICE_FLOORS: [(u8, f64); 6] = [(1, 0.85), (2, 0.85), (3, 0.85), (4, 0.80), (5, 0.90), (6, 0.85)];
+const DICE_FLOORS: [(u8, f64); 6] = [
+    (1, 0.85),
+    (2, 0.85),
+    (3, 0.85),
+    (4, 0.80),
+    (5, 0.90),
+    (6, 0.85),
+];
 
 /// Rewrites the sample with its voxel axes flipped and/or permuted (the affine
 /// adjusted so the world positions stay), in another datatype.

@@ -215,7 +215,14 @@ impl<'a> Emitter<'a> {
             .g
             .node("Sigmoid", &format!("{p}.sigmoid"), &[&z], vec![]);
         let z = self.upsample(&format!("{p}.upsample"), &z, grid, s_pool);
-        let gated = self.g.node("Mul", &format!("{p}.filter"), &[s, &z], vec![]);
+        self.gated_concat(l, &p, s, &z, y)
+    }
+
+    /// `concat(filter ⊙ S, up(Y))`: how both gates join the decoder.
+    fn gated_concat(&mut self, l: usize, p: &str, s: &str, filter: &str, y: &str) -> String {
+        let gated = self
+            .g
+            .node("Mul", &format!("{p}.filter"), &[s, filter], vec![]);
         let up = self.conv_transpose(&format!("{p}.up"), y);
         self.g.node(
             "Concat",
@@ -235,16 +242,7 @@ impl<'a> Emitter<'a> {
         let alpha = self.conv_bn(&format!("{p}.psi"), &sum, 1, false);
         let alpha = self.g.node("Sigmoid", &p, &[&alpha], vec![]);
         let alpha = self.upsample(&format!("{p}.upsample"), &alpha, side / 2, 2);
-        let gated = self
-            .g
-            .node("Mul", &format!("{p}.filter"), &[s, &alpha], vec![]);
-        let up = self.conv_transpose(&format!("{p}.up"), y);
-        self.g.node(
-            "Concat",
-            &format!("dec{l}.concat"),
-            &[&gated, &up],
-            vec![attr_int("axis", 1)],
-        )
+        self.gated_concat(l, &p, s, &alpha, y)
     }
 
     /// Emits the whole network from `input` (float in the graph's type); returns the logits.

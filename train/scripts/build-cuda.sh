@@ -40,7 +40,7 @@ cd "$top"
 cargo fetch --quiet
 sys=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path "*cudarc-0.19*/src/driver/sys/*.rs" | head -n 50)
 [ -n "$sys" ] || { echo "cudarc sources not found after cargo fetch" >&2; exit 1; }
-grep -hoE "pub fn cu[A-Za-z0-9_]+" $sys | sort -u | sed -E 's/pub fn (.*)/void \1(void) {}/' > "$work/libcuda_stub.c"
+grep -hoE "fn cu[A-Za-z0-9_]+" $sys | sort -u | sed -E 's/fn (.*)/void \1(void) {}/' > "$work/libcuda_stub.c"
 cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$tk/lib/stubs/libcuda.so" "$work/libcuda_stub.c"
 
 # 4. Build.

@@ -181,11 +181,7 @@ pub fn segment(
     writer.finish()?;
 
     let spacing = header.spacing();
-    let a = &header.affine;
-    let det = a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
-        - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
-        + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
-    let voxel_ml = det.abs() / 1000.0;
+    let voxel_ml = header.voxel_volume_mm3() / 1000.0;
     let total = t0.elapsed().as_secs_f64();
     Ok(Report {
         input: input.display().to_string(),

@@ -249,6 +249,11 @@ impl ScanHeader {
             .collect()
     }
 
+    /// Volume of one voxel (mm³), from the affine.
+    pub fn voxel_volume_mm3(&self) -> f64 {
+        det3(&self.affine).abs()
+    }
+
     /// Bytes of one stored (i, j) plane.
     pub fn plane_bytes(&self) -> usize {
         self.dims[0] * self.dims[1] * self.dtype.size()

@@ -1,0 +1,53 @@
+//! `utx-edge`: segment CT volumes on the CPU with the U-Transformer.
+//! A thin layer over the library: parse the command line, call, report.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use utx_edge::error::is_input_error;
+
+mod info;
+mod model_args;
+mod segment;
+
+use model_args::PrecisionArg;
+
+#[derive(Parser)]
+#[command(
+    name = "utx-edge",
+    version,
+    about = "On-device CT organ segmentation with the U-Transformer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Segment a CT volume (.nii / .nii.gz) into a label volume on the same grid.
+    Segment(segment::SegmentArgs),
+    /// Describe a scan (.nii/.nii.gz) or a model (.onnx).
+    Info {
+        /// A NIfTI scan or an ONNX model; `embedded` for the built-in model.
+        file: String,
+        /// Precision of the embedded model to describe.
+        #[arg(long, value_enum, default_value = "fp32")]
+        precision: PrecisionArg,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Segment(a) => segment::run(a),
+        Command::Info { file, precision } => info::run(&file, precision),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("utx-edge: error: {e:#}");
+            ExitCode::from(if is_input_error(&e) { 2 } else { 1 })
+        }
+    }
+}

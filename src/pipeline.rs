@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::metrics::count_labels;
 use crate::model::SegModel;
 use crate::volume::write::LabelWriter;
-use crate::volume::{PlaneReader, SliceFrame, SliceResampler, Window};
+use crate::volume::{LabelSink, PlaneReader, PlaneSource, SliceFrame, SliceResampler, Window};
 
 /// Per-class result of a segmentation.
 #[derive(Debug, Clone, Serialize)]
@@ -59,21 +59,55 @@ struct Buffers {
     label_plane: Vec<u8>,
 }
 
-/// Segments `input` into the label volume `output`. `progress(done, total)`
-/// is called after each batch.
+/// Segments the NIfTI scan `input` into the NIfTI label volume `output`
+/// (refused if it exists, unless `force`). `progress(done, total)` is called
+/// after each batch.
 pub fn segment(
     model: &SegModel,
     threads: usize,
     input: &Path,
     output: &Path,
     force: bool,
+    progress: impl FnMut(usize, usize),
+) -> Result<Report> {
+    let mut reader = PlaneReader::open(input)?;
+    let mut writer = LabelWriter::create(
+        output,
+        reader.header(),
+        &label_extension(model).to_string(),
+        force,
+    )?;
+    let mut report = segment_stream(model, threads, &mut reader, &mut writer, progress)?;
+    report.output = output.display().to_string();
+    Ok(report)
+}
+
+/// What a label file says about itself: class names and the model that made it.
+pub fn label_extension(model: &SegModel) -> serde_json::Value {
+    let spec = &model.metadata.spec;
+    serde_json::json!({
+        "labels": spec.class_names.iter().enumerate().map(|(i, n)| (i.to_string(), serde_json::Value::from(n.clone()))).collect::<serde_json::Map<_, _>>(),
+        "model": model.name,
+        "arch": spec.arch,
+        "precision": model.metadata.precision.name(),
+        "generator": concat!("utx-edge ", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// Segments every plane of `source` into `sink` (finished on success). The
+/// report's `output` is left empty for the caller to name.
+pub fn segment_stream(
+    model: &SegModel,
+    threads: usize,
+    reader: &mut dyn PlaneSource,
+    writer: &mut dyn LabelSink,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Report> {
     let t0 = Instant::now();
     let spec = &model.metadata.spec;
     let (n, k, batch) = (spec.input_size, spec.classes, model.batch);
-    let mut reader = PlaneReader::open(input)?;
     let header = reader.header().clone();
+    let input = header.path.clone();
     let frame = SliceFrame::from_header(&header)?;
     let (rows, cols, slices) = (frame.rows(), frame.cols(), frame.slices());
     let rs = SliceResampler::new(
@@ -107,15 +141,6 @@ pub fn segment(
         Some(data)
     };
     let mut labels_whole = whole.as_ref().map(|w| vec![0u8; w.len()]);
-
-    let ext = serde_json::json!({
-        "labels": spec.class_names.iter().enumerate().map(|(i, n)| (i.to_string(), serde_json::Value::from(n.clone()))).collect::<serde_json::Map<_, _>>(),
-        "model": model.name,
-        "arch": spec.arch,
-        "precision": model.metadata.precision.name(),
-        "generator": concat!("utx-edge ", env!("CARGO_PKG_VERSION")),
-    });
-    let mut writer = LabelWriter::create(output, &header, &ext.to_string(), force)?;
 
     let mut b = Buffers {
         plane: vec![0.0; header.dims[0] * header.dims[1]],
@@ -185,7 +210,7 @@ pub fn segment(
     let total = t0.elapsed().as_secs_f64();
     Ok(Report {
         input: input.display().to_string(),
-        output: output.display().to_string(),
+        output: String::new(),
         model: model.name.clone(),
         arch: spec.arch.clone(),
         precision: model.metadata.precision.name().into(),

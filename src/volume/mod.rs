@@ -3,11 +3,13 @@
 //!
 //! read ([`header`], [`read`]) → orient ([`orient`]) → window ([`window`]) →
 //! resample to the model grid ([`resample`]) → … → resample back → write ([`write`]).
+//! [`stream`] names the two ends, so other formats plug into the same scheduler.
 
 pub mod header;
 pub mod orient;
 pub mod read;
 pub mod resample;
+pub mod stream;
 pub mod window;
 pub mod write;
 
@@ -15,6 +17,7 @@ pub use header::{Dtype, ScanHeader};
 pub use orient::SliceFrame;
 pub use read::{read_volume, PlaneReader, Volume};
 pub use resample::{AxisMap, SliceResampler};
+pub use stream::{LabelSink, LabelVolume, PlaneSource};
 pub use window::Window;
 
 /// Every slice of a whole volume on the model grid (`size`² each, windowed):

@@ -69,6 +69,16 @@ impl PlaneReader {
     }
 }
 
+impl super::stream::PlaneSource for PlaneReader {
+    fn header(&self) -> &ScanHeader {
+        &self.header
+    }
+
+    fn read_into(&mut self, out: &mut [f32]) -> Result<()> {
+        PlaneReader::read_into(self, out)
+    }
+}
+
 /// A whole 3D volume in stored order (i fastest), in Hounsfield units.
 pub struct Volume {
     pub header: ScanHeader,

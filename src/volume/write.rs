@@ -97,6 +97,10 @@ impl LabelWriter {
 
     /// Flushes, closes and renames the temporary file onto the destination.
     pub fn finish(mut self) -> Result<()> {
+        self.commit()
+    }
+
+    fn commit(&mut self) -> Result<()> {
         anyhow::ensure!(
             self.planes_left == 0,
             "{} planes were never written",
@@ -113,6 +117,16 @@ impl LabelWriter {
             )
         })?;
         Ok(())
+    }
+}
+
+impl super::stream::LabelSink for LabelWriter {
+    fn write_plane(&mut self, plane: &[u8]) -> Result<()> {
+        LabelWriter::write_plane(self, plane)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.commit()
     }
 }
 

@@ -34,7 +34,8 @@ pub struct GraphBuilder {
     pub float: FloatType,
     nodes: Vec<NodeProto>,
     inits: Vec<TensorProto>,
-    next: usize,
+    /// Every tensor name given out so far (initialisers and node outputs).
+    names: std::collections::HashSet<String>,
 }
 
 pub fn attr_int(name: &str, v: i64) -> AttributeProto {
@@ -70,13 +71,24 @@ impl GraphBuilder {
             float,
             nodes: Vec::new(),
             inits: Vec::new(),
-            next: 0,
+            // The graph's input and output names are reserved.
+            names: ["image", "logits"].map(String::from).into(),
         }
     }
 
+    /// A tensor name from `hint`: the hint itself when free, else `hint#2`, `hint#3`, ….
+    /// Names follow the checkpoint's layer names, so the same layer has the same
+    /// tensor name at every precision and `utx-edge drift` can compare
+    /// activations of fp32 and int8 graphs layer by layer.
     fn fresh(&mut self, hint: &str) -> String {
-        self.next += 1;
-        format!("{hint}_{}", self.next)
+        let mut name = hint.to_string();
+        let mut k = 1;
+        while self.names.contains(&name) {
+            k += 1;
+            name = format!("{hint}#{k}");
+        }
+        self.names.insert(name.clone());
+        name
     }
 
     /// A float constant in the graph's float type.
@@ -104,11 +116,7 @@ impl GraphBuilder {
         data_type: i32,
         raw: Vec<u8>,
     ) -> String {
-        let name = if self.inits.iter().any(|t| t.name == name) {
-            self.fresh(name)
-        } else {
-            name.to_string()
-        };
+        let name = self.fresh(name);
         self.inits.push(TensorProto {
             name: name.clone(),
             dims: dims.iter().map(|&d| d as i64).collect(),
@@ -139,6 +147,7 @@ impl GraphBuilder {
 
     /// Adds a node whose output gets a given name.
     pub fn node_to(&mut self, op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) {
+        self.names.insert(output.to_string());
         self.nodes.push(NodeProto {
             name: format!("{op}_{output}"),
             op_type: op.into(),

@@ -197,16 +197,12 @@ impl ConvQuantizer {
         ];
         let yq = g.node(
             "QLinearConv",
-            name,
+            &format!("{name}.q"),
             &[&xq, &xs_n, &xz_n, &wq_n, &ws_n, &wz_n, &ys_n, &yz_n, &bq_n],
             attrs,
         );
-        g.node(
-            "DequantizeLinear",
-            &format!("{name}.y"),
-            &[&yq, &ys_n, &yz_n],
-            vec![],
-        )
+        // The dequantised output takes the layer's name, as the float Conv's does.
+        g.node("DequantizeLinear", name, &[&yq, &ys_n, &yz_n], vec![])
     }
 }
 

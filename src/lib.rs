@@ -10,6 +10,8 @@ pub mod metrics;
 pub mod volume;
 
 #[cfg(feature = "runtime")]
+pub mod drift;
+#[cfg(feature = "runtime")]
 pub mod model;
 #[cfg(feature = "runtime")]
 pub mod pipeline;

@@ -12,7 +12,7 @@ use tract_onnx::prelude::*;
 use utx_edge::volume::{model_slices, read_volume, Window};
 use utx_train::config::ModelConfig;
 
-use crate::quantize::{Calibration, ConvQuantizer, RangeObserver};
+use crate::quantize::{Calibration, ConvQuantizer, ConvRanges, RangeObserver};
 
 /// What the `utx.calibration` metadata records.
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +20,8 @@ pub struct CalibrationReport {
     pub method: Calibration,
     pub data: Vec<String>,
     pub slices: usize,
+    /// Convolutions left in float.
+    pub float_layers: Vec<String>,
 }
 
 pub fn calibrate(
@@ -84,9 +86,14 @@ pub fn calibrate(
     let idx = |t: &String| names.iter().position(|n| n == t).unwrap();
     let mut quant = ConvQuantizer::default();
     for (name, i, o) in convs {
+        let (x, y) = (&obs[idx(i)], &obs[idx(o)]);
         quant.ranges.insert(
             name.clone(),
-            (obs[idx(i)].range(method), obs[idx(o)].range(method)),
+            ConvRanges {
+                x: x.range(method, false),
+                y: y.range(method, false),
+                y_relu: y.range(method, true),
+            },
         );
     }
     let report = CalibrationReport {
@@ -99,6 +106,7 @@ pub fn calibrate(
             })
             .collect(),
         slices: count,
+        float_layers: Vec::new(),
     };
     Ok((quant, report))
 }

@@ -50,6 +50,8 @@ pub struct ExportOptions {
     /// NIfTI volumes whose slices calibrate int8 activations.
     pub calibration: Vec<PathBuf>,
     pub method: Calibration,
+    /// Convolutions left in float in an int8 export.
+    pub keep_float: Vec<String>,
 }
 
 impl ExportOptions {
@@ -58,6 +60,7 @@ impl ExportOptions {
             precision,
             calibration: Vec::new(),
             method: Calibration::Percentile,
+            keep_float: quantize::DEFAULT_KEEP_FLOAT.map(String::from).to_vec(),
         }
     }
 }
@@ -113,8 +116,21 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ModelProto> {
                 "int8 needs calibration volumes (--calibrate VOLUME.nii.gz …)"
             );
             let (fp32, convs) = build(&ck, &w, FloatType::F32, None);
-            let (quant, report) =
+            let (mut quant, mut report) =
                 calibrate::calibrate(&fp32, &convs, &ck.model, &opts.calibration, opts.method)?;
+            for l in &opts.keep_float {
+                anyhow::ensure!(
+                    quant.ranges.contains_key(l),
+                    "--keep-float {l}: no convolution of that name (known: {})",
+                    convs
+                        .iter()
+                        .map(|c| c.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            quant.keep_float = opts.keep_float.clone();
+            report.float_layers = opts.keep_float.clone();
             (
                 build(&ck, &w, FloatType::F32, Some(&quant)).0,
                 serde_json::to_string(&report)?,

@@ -27,6 +27,10 @@ struct Cli {
     /// How activation ranges are chosen.
     #[arg(long, value_enum, default_value = "percentile")]
     calibration_method: Calibration,
+    /// Convolutions to leave in float in an int8 export (repeatable; `none`
+    /// for none). Default: the first convolution and the head.
+    #[arg(long)]
+    keep_float: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,13 @@ fn main() -> ExitCode {
         precision: cli.precision,
         calibration: cli.calibrate,
         method: cli.calibration_method,
+        keep_float: match cli.keep_float.as_slice() {
+            [] => utx_export::quantize::DEFAULT_KEEP_FLOAT
+                .map(String::from)
+                .to_vec(),
+            [none] if none == "none" => Vec::new(),
+            l => l.to_vec(),
+        },
     };
     match export(&cli.checkpoint, &opts).and_then(|m| write_model(&m, &cli.out)) {
         Ok(()) => {

@@ -37,11 +37,21 @@ impl<'a> Emitter<'a> {
     }
 
     /// A convolution (named by its checkpoint prefix) with folded weights.
-    fn conv(&mut self, name: &str, x: &str, w: &Array, b: &[f32], stride: usize) -> String {
+    /// `relu`: a ReLU follows, which the int8 path folds into the output's
+    /// quantisation range.
+    fn conv(
+        &mut self,
+        name: &str,
+        x: &str,
+        w: &Array,
+        b: &[f32],
+        stride: usize,
+        relu: bool,
+    ) -> String {
         let k = w.dims[2];
         let pad = (k / 2) as i64;
-        if let Some(q) = self.quant {
-            return q.emit(&mut self.g, name, x, w, b, stride, pad);
+        if let Some(q) = self.quant.filter(|q| !q.keeps_float(name)) {
+            return q.emit(&mut self.g, name, x, w, b, stride, pad, relu);
         }
         let wn = self.g.constant(&format!("{name}.w"), &w.dims, &w.data);
         let bn = self.g.constant(&format!("{name}.b"), &[b.len()], b);
@@ -58,7 +68,7 @@ impl<'a> Emitter<'a> {
 
     fn conv_bn(&mut self, prefix: &str, x: &str, stride: usize, relu: bool) -> String {
         let (w, b) = self.w.folded_conv(prefix);
-        let y = self.conv(prefix, x, &w, &b, stride);
+        let y = self.conv(prefix, x, &w, &b, stride, relu);
         if relu {
             self.g
                 .node("Relu", &format!("{prefix}.relu"), &[&y], vec![])
@@ -283,6 +293,6 @@ impl<'a> Emitter<'a> {
         }
         let w = self.w.get("head.weight").clone();
         let b = self.w.get("head.bias").data.clone();
-        self.conv("head", &y, &w, &b, 1)
+        self.conv("head", &y, &w, &b, 1, false)
     }
 }

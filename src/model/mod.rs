@@ -2,6 +2,7 @@
 //! threads, and a plan optimised for a fixed batch of slices.
 
 pub mod metadata;
+pub mod probe;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,6 +13,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::runtime::RunOptions;
 
 pub use metadata::{Metadata, ModelSpec, Precision};
+pub use probe::{ActivationProbe, GraphTensor, Sqnr};
 
 use crate::input_error;
 
@@ -43,6 +45,7 @@ pub struct LoadedModel {
     pub name: String,
     pub metadata: Metadata,
     pub parameters: usize,
+    tensors: Vec<GraphTensor>,
     model: InferenceModel,
 }
 
@@ -91,6 +94,17 @@ impl LoadedModel {
                     .sum()
             })
             .unwrap_or(0);
+        let tensors = proto
+            .graph
+            .iter()
+            .flat_map(|g| &g.node)
+            .flat_map(|n| {
+                n.output.iter().map(|o| GraphTensor {
+                    name: o.clone(),
+                    op: n.op_type.clone(),
+                })
+            })
+            .collect();
         let model = onnx
             .model_for_proto_model(&proto)
             .map_err(|e| input_error!("{name}: tract cannot load this graph ({e})"))?;
@@ -98,6 +112,7 @@ impl LoadedModel {
             name,
             metadata,
             parameters,
+            tensors,
             model,
         })
     }

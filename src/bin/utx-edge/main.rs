@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use utx_edge::error::is_input_error;
 
+mod drift;
 mod info;
 mod model_args;
 mod segment;
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Segment a CT volume (.nii / .nii.gz) into a label volume on the same grid.
     Segment(segment::SegmentArgs),
+    /// Check that a quantised model segments like its reference (the CI gate).
+    Drift(drift::DriftArgs),
     /// Describe a scan (.nii/.nii.gz) or a model (.onnx).
     Info {
         /// A NIfTI scan or an ONNX model; `embedded` for the built-in model.
@@ -40,11 +43,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
-        Command::Segment(a) => segment::run(a),
-        Command::Info { file, precision } => info::run(&file, precision),
+        Command::Segment(a) => segment::run(a).map(|()| 0),
+        Command::Drift(a) => drift::run(a),
+        Command::Info { file, precision } => info::run(&file, precision).map(|()| 0),
     };
     match res {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("utx-edge: error: {e:#}");
             ExitCode::from(if is_input_error(&e) { 2 } else { 1 })

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use utx_edge::volume::{model_slices, read_volume, SliceFrame, SliceResampler, Window};
 
 use super::cases::Case;
-use super::labels::LabelMap;
+use utx_edge::labels::LabelMap;
 use super::phantom::Phantom;
 use crate::config::ModelConfig;
 

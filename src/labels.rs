@@ -86,8 +86,8 @@ impl LabelMap {
         let p = path.display();
         let text = std::fs::read_to_string(path)
             .map_err(|e| input_error!("{p}: cannot read the label map ({e})"))?;
-        let obj: std::collections::BTreeMap<String, u8> = serde_json::from_str(&text)
-            .map_err(|e| {
+        let obj: std::collections::BTreeMap<String, u8> =
+            serde_json::from_str(&text).map_err(|e| {
                 input_error!("{p}: label map must be a JSON object {{\"id\": class}} ({e})")
             })?;
         let spec: Vec<String> = obj.iter().map(|(k, v)| format!("{k}:{v}")).collect();

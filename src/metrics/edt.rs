@@ -104,7 +104,13 @@ mod tests {
             let n = dims.iter().product::<usize>();
             let feature: Vec<bool> = (0..n).map(|_| rng(&mut seed) % 100 < density).collect();
             let got = distance_transform(&feature, dims, spacing);
-            let coord = |i: usize| [i % dims[0], (i / dims[0]) % dims[1], i / (dims[0] * dims[1])];
+            let coord = |i: usize| {
+                [
+                    i % dims[0],
+                    (i / dims[0]) % dims[1],
+                    i / (dims[0] * dims[1]),
+                ]
+            };
             for (i, &g) in got.iter().enumerate() {
                 let want = (0..n)
                     .filter(|&j| feature[j])

@@ -44,10 +44,9 @@ impl SurfaceDistances {
         let within = |s: &Surfels| -> f64 {
             s.iter()
                 .filter(|(d, _)| *d <= tolerance_mm)
-                .map(|(_, a)| a)
-                .sum()
+                .fold(0.0, |t, (_, a)| t + a)
         };
-        let total = |s: &Surfels| -> f64 { s.iter().map(|(_, a)| a).sum() };
+        let total = |s: &Surfels| -> f64 { s.iter().fold(0.0, |t, (_, a)| t + a) };
         (!self.both_empty()).then(|| {
             (within(&self.pred_to_ref) + within(&self.ref_to_pred))
                 / (total(&self.pred_to_ref) + total(&self.ref_to_pred))
@@ -58,7 +57,7 @@ impl SurfaceDistances {
 /// The smallest distance whose surfels hold `percent` % of the area
 /// (`+∞` for an empty surface, which is infinitely far from the other).
 fn directed_percentile(s: &Surfels, percent: f64) -> f64 {
-    let total: f64 = s.iter().map(|(_, a)| a).sum();
+    let total = s.iter().fold(0.0, |t, (_, a)| t + a);
     let mut cum = 0.0;
     for &(d, a) in s {
         cum += a;
@@ -76,7 +75,11 @@ fn bounding_box(pred: &[u8], reference: &[u8], dims: [usize; 3], k: u8) -> Optio
         if a != k && b != k {
             continue;
         }
-        let c = [i % dims[0], (i / dims[0]) % dims[1], i / (dims[0] * dims[1])];
+        let c = [
+            i % dims[0],
+            (i / dims[0]) % dims[1],
+            i / (dims[0] * dims[1]),
+        ];
         let b = bb.get_or_insert([[c[0]; 2], [c[1]; 2], [c[2]; 2]]);
         for d in 0..3 {
             b[d][0] = b[d][0].min(c[d]);
@@ -97,7 +100,10 @@ pub fn surface_distances(
     spacing: [f64; 3],
 ) -> SurfaceDistances {
     let n: usize = dims.iter().product();
-    assert!(pred.len() == n && reference.len() == n, "label maps of the wrong size");
+    assert!(
+        pred.len() == n && reference.len() == n,
+        "label maps of the wrong size"
+    );
     let Some(bb) = bounding_box(pred, reference, dims, k) else {
         return SurfaceDistances::default();
     };
@@ -187,7 +193,10 @@ mod tests {
         let hd95 = s.hd95().unwrap();
         let hd100 = s.hausdorff(100.0).unwrap();
         let nsd = s.surface_dice(1.0).unwrap();
-        assert!(close(hd95, 2.0, 3) && close(hd100, 2.0, 3), "{hd95} {hd100}");
+        assert!(
+            close(hd95, 2.0, 3) && close(hd100, 2.0, 3),
+            "{hd95} {hd100}"
+        );
         assert!(close(nsd, 0.5, 3), "{nsd}");
         assert_eq!(dice(&pred, &gt, 1), Some(0.0));
         // A single voxel's surface: its 8 corners, each seeing it alone.

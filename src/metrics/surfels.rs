@@ -72,7 +72,11 @@ fn loops(code: u8) -> Vec<Vec<P>> {
         let mut lp = vec![a, b];
         while let Some(i) = segs.iter().position(|s| s.contains(lp.last().unwrap())) {
             let s = segs.swap_remove(i);
-            let next = if s[0] == *lp.last().unwrap() { s[1] } else { s[0] };
+            let next = if s[0] == *lp.last().unwrap() {
+                s[1]
+            } else {
+                s[0]
+            };
             if next == lp[0] {
                 break;
             }

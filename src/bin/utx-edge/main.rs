@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use utx_edge::error::is_input_error;
 
+mod eval;
 mod info;
 mod model_args;
 mod segment;
@@ -35,6 +36,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "fp32")]
         precision: PrecisionArg,
     },
+    /// Score a segmentation against a reference: Dice, HD95, surface Dice per class.
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Segment(a) => segment::run(a),
         Command::Info { file, precision } => info::run(&file, precision),
+        Command::Eval(a) => eval::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,7 @@ pub mod slices;
 pub mod split;
 
 pub use cases::Case;
-/// Label maps live in the runtime crate, which `eval` shares with training.
-pub use utx_edge::labels::LabelMap;
 pub use slices::{SliceOrigin, SliceSet};
 pub use split::Split;
+/// Label maps live in the runtime crate, which `eval` shares with training.
+pub use utx_edge::labels::LabelMap;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use utx_edge::eval::{evaluate, EvalOptions};
+use utx_edge::eval::{evaluate, pred_class_names, EvalOptions};
 use utx_edge::model::{LoadedModel, ModelSource, Precision};
 
 use crate::model_args::write_atomic;
@@ -26,7 +26,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pred_labels: Option<String>,
     /// Tolerance of the normalised surface Dice, in mm.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
     tolerance_mm: f64,
     /// Also write the scores as JSON here.
     #[arg(long)]
@@ -46,11 +46,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         };
         Ok(LoadedModel::load(src)?.metadata.spec.class_names)
     };
-    let has_names = utx_edge::volume::extension::read_label_extension(&a.pred)
-        .ok()
-        .flatten()
-        .and_then(|e| utx_edge::volume::extension::class_names(&e))
-        .is_some();
+    let has_names = pred_class_names(&a.pred).is_ok_and(|n| n.is_some());
     let opts = EvalOptions {
         ref_labels: a.labels.clone(),
         pred_labels: a.pred_labels.clone(),

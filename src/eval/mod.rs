@@ -13,6 +13,8 @@ use crate::metrics::{surface_distances, DiceAccumulator};
 use crate::volume::extension::{class_names, read_label_extension};
 use crate::volume::{PlaneReader, ScanHeader};
 
+mod table;
+
 /// Largest difference (mm) between two affines' entries still called the same grid.
 pub const GRID_TOLERANCE_MM: f64 = 1e-3;
 
@@ -121,6 +123,11 @@ pub fn check_same_grid(pred: &ScanHeader, reference: &ScanHeader) -> Result<()> 
     Ok(())
 }
 
+/// The class names a label file carries in its utx-edge extension, if any.
+pub fn pred_class_names(pred: &Path) -> Result<Option<Vec<String>>> {
+    Ok(read_label_extension(pred)?.as_ref().and_then(class_names))
+}
+
 /// Compares the label volume `pred` with `reference`.
 pub fn evaluate(pred: &Path, reference: &Path, opts: &EvalOptions) -> Result<EvalReport> {
     let t0 = Instant::now();
@@ -133,7 +140,7 @@ pub fn evaluate(pred: &Path, reference: &Path, opts: &EvalOptions) -> Result<Eva
     // Headers first: a grid mismatch is reported before any voxel is read.
     let (hp, hr) = (ScanHeader::read(pred)?.0, ScanHeader::read(reference)?.0);
     check_same_grid(&hp, &hr)?;
-    let (names, names_from) = match read_label_extension(pred)?.as_ref().and_then(class_names) {
+    let (names, names_from) = match pred_class_names(pred)? {
         Some(n) => (n, format!("label extension of {}", pred.display())),
         None => (opts.default_classes.clone(), "model".to_string()),
     };
@@ -208,70 +215,4 @@ pub fn evaluate(pred: &Path, reference: &Path, opts: &EvalOptions) -> Result<Eva
         mean,
         seconds: t0.elapsed().as_secs_f64(),
     })
-}
-
-impl EvalReport {
-    /// The report as an aligned text table, one line per class and the means.
-    pub fn table(&self) -> String {
-        let num = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
-        let w = self
-            .classes
-            .iter()
-            .map(|c| c.name.chars().count())
-            .chain([18])
-            .max()
-            .unwrap_or(18);
-        let tol = format!("NSD@{}mm", self.tolerance_mm);
-        let mut s = format!(
-            "pred {}\nref  {} (labels: {})\ngrid {}×{}×{}, spacing {:.3}×{:.3}×{:.3} mm; classes from the {}\n\n",
-            self.pred,
-            self.reference,
-            self.labels,
-            self.dims[0],
-            self.dims[1],
-            self.dims[2],
-            self.spacing_mm[0],
-            self.spacing_mm[1],
-            self.spacing_mm[2],
-            self.class_names_from
-        );
-        s += &format!(
-            "{:<w$} {:>9} {:>9} {:>7} {:>9} {:>9}\n",
-            "class", "pred mL", "ref mL", "Dice", "HD95 mm", tol
-        );
-        for c in &self.classes {
-            let hd = if c.hd95_infinite {
-                "inf".to_string()
-            } else {
-                num(c.hd95_mm, 2)
-            };
-            s += &format!(
-                "{:<w$} {:>9.1} {:>9.1} {:>7} {:>9} {:>9}{}\n",
-                c.name,
-                c.pred_ml,
-                c.ref_ml,
-                num(c.dice, 3),
-                hd,
-                num(c.nsd, 3),
-                if c.status == "present" {
-                    String::new()
-                } else {
-                    format!("  ({})", c.status)
-                }
-            );
-        }
-        let m = &self.mean;
-        s += &format!(
-            "{:<w$} {:>9} {:>9} {:>7} {:>9} {:>9}  (over {} classes; HD95 over the {} present in both)\n",
-            "mean",
-            "",
-            "",
-            num(m.dice, 3),
-            num(m.hd95_mm, 2),
-            num(m.nsd, 3),
-            m.classes,
-            m.hd95_classes
-        );
-        s
-    }
 }

@@ -71,20 +71,20 @@ fn directed_percentile(s: &Surfels, percent: f64) -> f64 {
 /// Bounding box (inclusive voxel ranges) of the voxels of class `k` in either map.
 fn bounding_box(pred: &[u8], reference: &[u8], dims: [usize; 3], k: u8) -> Option<[[usize; 2]; 3]> {
     let mut bb: Option<[[usize; 2]; 3]> = None;
-    for (i, (&a, &b)) in pred.iter().zip(reference).enumerate() {
-        if a != k && b != k {
+    let rows = pred
+        .chunks_exact(dims[0])
+        .zip(reference.chunks_exact(dims[0]));
+    for (row, (a, b)) in rows.enumerate() {
+        let hit = |x: &usize| a[*x] == k || b[*x] == k;
+        let Some(first) = (0..dims[0]).find(hit) else {
             continue;
-        }
-        let c = [
-            i % dims[0],
-            (i / dims[0]) % dims[1],
-            i / (dims[0] * dims[1]),
-        ];
-        let b = bb.get_or_insert([[c[0]; 2], [c[1]; 2], [c[2]; 2]]);
-        for d in 0..3 {
-            b[d][0] = b[d][0].min(c[d]);
-            b[d][1] = b[d][1].max(c[d]);
-        }
+        };
+        let last = (0..dims[0]).rev().find(hit).unwrap();
+        let (y, z) = (row % dims[1], row / dims[1]);
+        let b = bb.get_or_insert([[first, last], [y, y], [z, z]]);
+        b[0] = [b[0][0].min(first), b[0][1].max(last)];
+        b[1] = [b[1][0].min(y), b[1][1].max(y)];
+        b[2] = [b[2][0].min(z), b[2][1].max(z)];
     }
     bb
 }

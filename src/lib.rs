@@ -3,9 +3,13 @@
 //! The library is the pipeline of shared/DESIGN.md §4, one step a module:
 //! [`volume`] reads, orients, windows, resamples and writes scans; with the
 //! `runtime` feature (default), [`model`] loads the ONNX graph with tract and
-//! [`pipeline`] streams slices through it; [`metrics`] scores the result.
+//! [`pipeline`] streams slices through it; [`metrics`] scores the result and
+//! [`eval`] compares a segmentation with a reference ([`labels`] maps dataset
+//! ids to classes, for training and evaluation alike).
 
 pub mod error;
+pub mod eval;
+pub mod labels;
 pub mod metrics;
 pub mod volume;
 

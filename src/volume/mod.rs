@@ -5,6 +5,7 @@
 //! resample to the model grid ([`resample`]) → … → resample back → write ([`write`]).
 //! [`stream`] names the two ends, so other formats plug into the same scheduler.
 
+pub mod extension;
 pub mod header;
 pub mod orient;
 pub mod read;

@@ -74,17 +74,9 @@ pub struct ModelConfig {
     pub class_names: Vec<String>,
 }
 
-/// The seven organs of the paper's multi-organ experiment, after background.
-pub const ORGAN_CLASSES: [&str; 8] = [
-    "background",
-    "spleen",
-    "kidney_right",
-    "kidney_left",
-    "gallbladder",
-    "liver",
-    "stomach",
-    "pancreas",
-];
+/// The seven organs of the paper's multi-organ experiment, after background
+/// (defined with the label maps in the runtime crate, which `eval` shares).
+pub use utx_edge::labels::ORGAN_CLASSES;
 
 /// Largest side of an attention token grid (DESIGN.md §2).
 pub const MAX_TOKEN_GRID: usize = 32;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use utx_edge::error::is_input_error;
 
 mod drift;
+mod eval;
 mod info;
 mod model_args;
 mod segment;
@@ -30,6 +31,8 @@ enum Command {
     Segment(segment::SegmentArgs),
     /// Check that a quantised model segments like its reference (the CI gate).
     Drift(drift::DriftArgs),
+    /// Score a segmentation against a reference: Dice, HD95, surface Dice per class.
+    Eval(eval::EvalArgs),
     /// Describe a scan (.nii/.nii.gz) or a model (.onnx).
     Info {
         /// A NIfTI scan or an ONNX model; `embedded` for the built-in model.
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Segment(a) => segment::run(a).map(|()| 0),
         Command::Drift(a) => drift::run(a),
+        Command::Eval(a) => eval::run(a).map(|()| 0),
         Command::Info { file, precision } => info::run(&file, precision).map(|()| 0),
     };
     match res {

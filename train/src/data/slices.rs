@@ -6,9 +6,9 @@ use anyhow::{bail, Result};
 use utx_edge::volume::{model_slices, read_volume, SliceFrame, SliceResampler, Window};
 
 use super::cases::Case;
-use super::labels::LabelMap;
 use super::phantom::Phantom;
 use crate::config::ModelConfig;
+use utx_edge::labels::LabelMap;
 
 /// Where a slice came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

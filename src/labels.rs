@@ -1,9 +1,27 @@
-//! Label mapping from a dataset's ids to the model's classes, e.g.
+//! Label maps from a dataset's ids to a model's classes, shared by training
+//! (`utx-train --labels`) and evaluation (`utx-edge eval --labels`), so both
+//! read a reference segmentation the same way. E.g. `totalseg7`:
 //! TotalSegmentator's ids 1…7 to the seven organs, everything else background.
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+
+use crate::input_error;
+
+/// The seven organs of the U-Transformer paper's multi-organ experiment,
+/// after background: the classes of the shipped models, in the order of
+/// TotalSegmentator's ids 1…7 (so `totalseg7` is the identity on them).
+pub const ORGAN_CLASSES: [&str; 8] = [
+    "background",
+    "spleen",
+    "kidney_right",
+    "kidney_left",
+    "gallbladder",
+    "liver",
+    "stomach",
+    "pancreas",
+];
 
 /// A total map from stored label ids (0…255) to model classes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +46,8 @@ impl LabelMap {
         }
     }
 
-    /// Parses `"1:1,2:2,5:5"` (id:class pairs); unlisted ids go to background.
+    /// Parses `"1:1,2:2,5:5"` (id:class pairs) or `totalseg7`; unlisted ids
+    /// go to background.
     pub fn parse(spec: &str, classes: usize) -> Result<Self> {
         let spec = spec.trim();
         if spec == "totalseg7" {
@@ -39,17 +58,19 @@ impl LabelMap {
         for pair in spec.split(',').filter(|p| !p.trim().is_empty()) {
             let (a, b) = pair
                 .split_once(':')
-                .with_context(|| format!("label map entry `{pair}` is not id:class"))?;
+                .ok_or_else(|| input_error!("label map entry `{pair}` is not id:class"))?;
             let id: u8 = a
                 .trim()
                 .parse()
-                .with_context(|| format!("label map: `{a}` is not an id in 0..=255"))?;
+                .map_err(|_| input_error!("label map: `{a}` is not an id in 0..=255"))?;
             let class: u8 = b
                 .trim()
                 .parse()
-                .with_context(|| format!("label map: `{b}` is not a class number"))?;
+                .map_err(|_| input_error!("label map: `{b}` is not a class number"))?;
             if class as usize >= classes {
-                bail!("label map: class {class} for id {id} is out of range (the model has {classes} classes)");
+                return Err(input_error!(
+                    "label map: class {class} for id {id} is out of range (the model has {classes} classes)"
+                ));
             }
             table[id as usize] = Some(class);
         }
@@ -62,21 +83,18 @@ impl LabelMap {
 
     /// Reads a JSON object `{"id": class, …}` from a file; unlisted ids go to background.
     pub fn from_json_file(path: &Path, classes: usize) -> Result<Self> {
+        let p = path.display();
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read the label map", path.display()))?;
-        let obj: std::collections::BTreeMap<String, u8> = serde_json::from_str(&text)
-            .with_context(|| {
-                format!(
-                    "{}: label map must be a JSON object {{\"id\": class}}",
-                    path.display()
-                )
+            .map_err(|e| input_error!("{p}: cannot read the label map ({e})"))?;
+        let obj: std::collections::BTreeMap<String, u8> =
+            serde_json::from_str(&text).map_err(|e| {
+                input_error!("{p}: label map must be a JSON object {{\"id\": class}} ({e})")
             })?;
         let spec: Vec<String> = obj.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-        Self::parse(&spec.join(","), classes)
-            .with_context(|| format!("{}: bad label map", path.display()))
+        Self::parse(&spec.join(","), classes).map_err(|e| input_error!("{p}: bad label map: {e}"))
     }
 
-    /// A `--labels` argument: a JSON file when one exists at that path, else a spec.
+    /// A `--labels` argument: a `.json` file, else a spec for [`parse`](Self::parse).
     pub fn from_arg(arg: &str, classes: usize) -> Result<Self> {
         let p = Path::new(arg);
         if p.extension().is_some_and(|e| e == "json") {
@@ -90,24 +108,24 @@ impl LabelMap {
         self.classes
     }
 
-    /// Maps stored ids in place; `what` names the file for the error.
+    /// Maps stored ids into classes; `what` names the file for the error.
     pub fn apply(&self, values: &[f32], out: &mut [u8], what: &Path) -> Result<()> {
         for (o, &v) in out.iter_mut().zip(values) {
             let id = v.round();
             if !(0.0..=255.0).contains(&id) || (v - id).abs() > 1e-3 {
-                bail!(
+                return Err(input_error!(
                     "{}: label value {v} is not an integer id in 0..=255",
                     what.display()
-                );
+                ));
             }
             *o = match (self.table[id as usize], self.others_to_background) {
                 (Some(c), _) => c,
                 (None, true) => 0,
-                (None, false) => bail!(
+                (None, false) => return Err(input_error!(
                     "{}: label id {id} is out of range for {} classes (give --labels to map dataset ids to classes)",
                     what.display(),
                     self.classes
-                ),
+                )),
             };
         }
         Ok(())
@@ -117,6 +135,7 @@ impl LabelMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::is_input_error;
 
     #[test]
     fn maps_and_refuses() {
@@ -130,7 +149,9 @@ mod tests {
             .apply(&[0.0, 3.0], &mut out[..2], Path::new("lab.nii"))
             .unwrap_err();
         assert!(err.to_string().contains("lab.nii") && err.to_string().contains("id 3"));
+        assert!(is_input_error(&err));
         assert!(LabelMap::parse("1:9", 8).is_err());
         assert!(LabelMap::parse("1-2", 8).is_err());
+        assert!(id.apply(&[1.5], &mut out[..1], Path::new("x")).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! Segmentation metrics on label maps.
+//! Volumetric overlap: Dice per class, and voxel counts.
 
 /// Dice overlap of class `k` between two label maps of the same grid.
 /// Both empty gives `None` (undefined: the organ is absent from both).

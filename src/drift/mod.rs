@@ -20,10 +20,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::eval::check_same_grid;
+use crate::labels::LabelMap;
 use crate::metrics::{count_labels, DiceAccumulator};
 use crate::model::SegModel;
 use crate::pipeline::segment_stream;
-use crate::volume::{LabelVolume, PlaneReader};
+use crate::volume::{read_volume, LabelVolume, PlaneReader};
 
 pub use sqnr::{layer_sqnr, LayerSqnr};
 
@@ -60,6 +62,16 @@ pub struct OrganDrift {
     /// `100 · (1 − dice)`.
     pub drift_points: Option<f64>,
     pub gated: bool,
+    /// With reference segmentations: Dice of each model against them.
+    pub reference_vs_truth: Option<f64>,
+    pub candidate_vs_truth: Option<f64>,
+}
+
+/// Reference segmentations ("truth") of the drift volumes, one per volume in
+/// the same order, and how their ids map onto the model's classes.
+pub struct Truth<'a> {
+    pub paths: &'a [PathBuf],
+    pub labels: &'a LabelMap,
 }
 
 /// Per-volume agreement (mean Dice over organs present in either).
@@ -118,11 +130,22 @@ pub fn drift(
     candidate: &SegModel,
     threads: usize,
     data: &[PathBuf],
+    truth: Option<Truth>,
     limits: GateLimits,
     mut progress: impl FnMut(&str, usize, usize),
 ) -> Result<DriftReport> {
     check_compatible(reference, candidate)?;
     let k = reference.metadata.spec.classes;
+    if let Some(t) = &truth {
+        if t.paths.len() != data.len() {
+            return Err(crate::input_error!(
+                "{} reference segmentations for {} volumes: give one --truth per volume, in the same order",
+                t.paths.len(),
+                data.len()
+            ));
+        }
+    }
+    let (mut ref_truth, mut cand_truth) = (DiceAccumulator::new(k), DiceAccumulator::new(k));
     let mut pooled = DiceAccumulator::new(k);
     let (mut ref_voxels, mut cand_voxels) = (vec![0u64; k], vec![0u64; k]);
     let mut volumes = Vec::new();
@@ -143,6 +166,14 @@ pub fn drift(
         }
         let (cand, _) = labels.pop().unwrap();
         let (refr, n) = labels.pop().unwrap();
+        if let Some(t) = &truth {
+            let tv = read_volume(&t.paths[volumes.len()])?;
+            check_same_grid(&tv.header, &PlaneReader::open(path)?.header().clone())?;
+            let mut mapped = vec![0u8; tv.data.len()];
+            t.labels.apply(&tv.data, &mut mapped, &tv.header.path)?;
+            ref_truth.add(&refr.data, &mapped);
+            cand_truth.add(&cand.data, &mapped);
+        }
         let mut one = DiceAccumulator::new(k);
         one.add(&cand.data, &refr.data);
         pooled.add(&cand.data, &refr.data);
@@ -166,6 +197,8 @@ pub fn drift(
                 dice,
                 drift_points: dice.map(|d| 100.0 * (1.0 - d)),
                 gated: ref_voxels[c] >= limits.min_voxels,
+                reference_vs_truth: truth.as_ref().and_then(|_| ref_truth.dice(c)),
+                candidate_vs_truth: truth.as_ref().and_then(|_| cand_truth.dice(c)),
             }
         })
         .collect();

@@ -22,13 +22,22 @@ pub struct LayerSqnr {
     pub sqnr_db: Option<f64>,
 }
 
-/// Operators worth a line in the human-readable table: the layers that
-/// compute, not the reshapes between them.
-pub fn is_layer(op: &str) -> bool {
-    matches!(
-        op,
-        "Conv" | "ConvTranspose" | "Attention" | "Sigmoid" | "Identity" | "Cast"
-    )
+/// The lines worth showing a reader: layers that compute, not the reshapes
+/// between them; a convolution followed by a ReLU is shown after the ReLU,
+/// because int8 exports apply the ReLU inside the quantised convolution.
+pub fn summary(layers: &[LayerSqnr]) -> Vec<&LayerSqnr> {
+    let names: std::collections::HashSet<&str> = layers.iter().map(|l| l.tensor.as_str()).collect();
+    layers
+        .iter()
+        .filter(|l| match l.op.as_str() {
+            "Conv" => !names.contains(format!("{}.relu", l.tensor).as_str()),
+            "Relu" => l.tensor.ends_with(".relu"),
+            op => matches!(
+                op,
+                "ConvTranspose" | "Attention" | "Sigmoid" | "Identity" | "Cast"
+            ),
+        })
+        .collect()
 }
 
 /// Compares `candidate` with `reference` on at most `max_slices` slices,

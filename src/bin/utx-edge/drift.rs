@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use utx_edge::drift::{self, sqnr::is_layer, DriftReport, GateLimits};
+use utx_edge::drift::{self, sqnr::summary, DriftReport, GateLimits, Truth};
 use utx_edge::input_error;
+use utx_edge::labels::LabelMap;
 use utx_edge::model::{LoadedModel, ModelSource};
 
 use crate::model_args::{threads, write_atomic};
@@ -27,6 +28,14 @@ pub struct DriftArgs {
     /// CT volumes (.nii / .nii.gz) to segment with both.
     #[arg(required = true)]
     data: Vec<PathBuf>,
+    /// Reference segmentation of each volume (same order), to also score both
+    /// models against it.
+    #[arg(long)]
+    truth: Vec<PathBuf>,
+    /// How the reference segmentations' ids map onto the model's classes
+    /// (`totalseg7`, `id:class,…`, or a .json file); default: the same ids.
+    #[arg(long)]
+    truth_labels: Option<String>,
     /// Largest drift of any organ, in Dice points (100 · (1 − Dice)).
     #[arg(long, default_value_t = 1.0)]
     max_drift: f64,
@@ -80,11 +89,28 @@ pub fn run(a: DriftArgs) -> Result<u8> {
     bar.set_style(ProgressStyle::with_template(
         "{spinner} {msg} [{bar:30}] {pos}/{len} slices",
     )?);
-    let mut report = drift::drift(&reference, &candidate, t, &a.data, limits, |m, d, n| {
-        bar.set_message(m.to_string());
-        bar.set_length(n as u64);
-        bar.set_position(d as u64);
-    })?;
+    let classes = reference.metadata.spec.classes;
+    let map = match &a.truth_labels {
+        Some(m) => LabelMap::from_arg(m, classes)?,
+        None => LabelMap::identity(classes),
+    };
+    let truth = (!a.truth.is_empty()).then_some(Truth {
+        paths: &a.truth,
+        labels: &map,
+    });
+    let mut report = drift::drift(
+        &reference,
+        &candidate,
+        t,
+        &a.data,
+        truth,
+        limits,
+        |m, d, n| {
+            bar.set_message(m.to_string());
+            bar.set_length(n as u64);
+            bar.set_position(d as u64);
+        },
+    )?;
     bar.finish_and_clear();
     report.sqnr = sqnr;
     print_report(&report, a.all_tensors);
@@ -121,9 +147,15 @@ fn print_report(r: &DriftReport, all_tensors: bool) {
         r.reference_precision,
         r.volumes.len()
     );
+    let truth = r.organs.iter().any(|o| o.reference_vs_truth.is_some());
     println!(
-        "{:<14} {:>10} {:>10} {:>8} {:>10}  gate",
-        "organ", "ref vox", "cand vox", "Dice", "drift pts"
+        "{:<14} {:>10} {:>10} {:>8} {:>10}{}  gate",
+        "organ",
+        "ref vox",
+        "cand vox",
+        "Dice",
+        "drift pts",
+        if truth { "  ref/truth cand/truth" } else { "" }
     );
     for o in &r.organs {
         let gate = if !o.gated {
@@ -133,8 +165,17 @@ fn print_report(r: &DriftReport, all_tensors: bool) {
         } else {
             "ok".into()
         };
+        let vs_truth = if truth {
+            format!(
+                "  {:>9} {:>10}",
+                fmt_opt(o.reference_vs_truth, 4),
+                fmt_opt(o.candidate_vs_truth, 4)
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{:<14} {:>10} {:>10} {:>8} {:>10}  {gate}",
+            "{:<14} {:>10} {:>10} {:>8} {:>10}{vs_truth}  {gate}",
             o.name,
             o.reference_voxels,
             o.candidate_voxels,
@@ -151,7 +192,12 @@ fn print_report(r: &DriftReport, all_tensors: bool) {
     );
     if !r.sqnr.is_empty() {
         println!("per-layer SQNR of the candidate's activations (dB; higher is closer):");
-        for l in r.sqnr.iter().filter(|l| all_tensors || is_layer(&l.op)) {
+        let shown = if all_tensors {
+            r.sqnr.iter().collect()
+        } else {
+            summary(&r.sqnr)
+        };
+        for l in shown {
             println!(
                 "  {:<28} {:<10} {:>7}",
                 l.tensor,

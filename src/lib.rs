@@ -14,6 +14,8 @@ pub mod metrics;
 pub mod volume;
 
 #[cfg(feature = "runtime")]
+pub mod bench;
+#[cfg(feature = "runtime")]
 pub mod drift;
 #[cfg(feature = "runtime")]
 pub mod model;

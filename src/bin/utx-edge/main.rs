@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use utx_edge::error::is_input_error;
 
+mod bench;
 mod drift;
 mod eval;
 mod info;
@@ -31,6 +32,8 @@ enum Command {
     Segment(segment::SegmentArgs),
     /// Check that a quantised model segments like its reference (the CI gate).
     Drift(drift::DriftArgs),
+    /// Latency percentiles and peak memory of a model on this machine.
+    Bench(bench::BenchArgs),
     /// Score a segmentation against a reference: Dice, HD95, surface Dice per class.
     Eval(eval::EvalArgs),
     /// Describe a scan (.nii/.nii.gz) or a model (.onnx).
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Segment(a) => segment::run(a).map(|()| 0),
         Command::Drift(a) => drift::run(a),
+        Command::Bench(a) => bench::run(a).map(|()| 0),
         Command::Eval(a) => eval::run(a).map(|()| 0),
         Command::Info { file, precision } => info::run(&file, precision).map(|()| 0),
     };

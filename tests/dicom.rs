@@ -95,6 +95,7 @@ fn affine(v: &utx_edge::volume::Volume) -> [[f64; 4]; 4] {
     v.header.affine
 }
 
+#[allow(clippy::needless_range_loop)]
 fn inverse(a: &[[f64; 4]; 4]) -> [[f64; 4]; 4] {
     // Inverse of [R t; 0 1] via the 3×3 adjugate.
     let m = |i: usize, j: usize| a[i][j];
@@ -284,6 +285,10 @@ fn broken_series_are_refused_clearly() {
         (
             "truncated",
             &["slice02.dcm", "not a readable DICOM file"][..],
+        ),
+        (
+            "truncated_pixels",
+            &["slice01.dcm", "not a readable DICOM file"][..],
         ),
         ("mixed_sizes", &["different sizes", "slice01.dcm"][..]),
         (

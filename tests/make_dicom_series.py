@@ -275,6 +275,12 @@ def make_bad(root, data, aff, iop, sx, sy, sz):
     with open(paths[2], "wb") as f:
         f.write(head)
 
+    paths = series("truncated_pixels")
+    with open(paths[1], "rb") as f:
+        whole = f.read()
+    with open(paths[1], "wb") as f:
+        f.write(whole[:-5000])
+
     def mixed(k, ds):
         if k == 1:
             ds.Rows, ds.Columns = 16, 16

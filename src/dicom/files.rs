@@ -152,7 +152,11 @@ impl Container {
             }
         };
         res.map(Some)
-            .map_err(|e| input_error!("{name}: not a readable DICOM file ({e})"))
+            .map_err(|e| {
+                input_error!(
+                    "{name}: not a readable DICOM file ({e}); truncated or corrupt? remove or replace it"
+                )
+            })
     }
 }
 

@@ -27,6 +27,22 @@ pub const SUPPORTED_SYNTAXES: &[(&str, &str)] = &[
     ("1.2.840.10008.1.2.5", "RLE Lossless"),
 ];
 
+/// Names of transfer syntaxes a console may send that we do not decode.
+fn unsupported_name(uid: &str) -> Option<&'static str> {
+    Some(match uid {
+        "1.2.840.10008.1.2.1.99" => "Deflated Explicit VR Little Endian",
+        "1.2.840.10008.1.2.2" => "Explicit VR Big Endian",
+        "1.2.840.10008.1.2.4.50" => "JPEG Baseline, lossy",
+        "1.2.840.10008.1.2.4.51" => "JPEG Extended, lossy",
+        "1.2.840.10008.1.2.4.80" => "JPEG-LS Lossless",
+        "1.2.840.10008.1.2.4.81" => "JPEG-LS Near-Lossless",
+        "1.2.840.10008.1.2.4.201" | "1.2.840.10008.1.2.4.202" | "1.2.840.10008.1.2.4.203" => {
+            "High-Throughput JPEG 2000"
+        }
+        _ => return None,
+    })
+}
+
 /// What one slice's header says (no pixel data, no patient data).
 #[derive(Debug, Clone)]
 pub struct SliceInfo {
@@ -161,7 +177,7 @@ pub fn scan(container: &mut Container) -> Result<(Vec<SliceInfo>, usize)> {
     }
     if slices.is_empty() {
         return Err(input_error!(
-            "{}: no DICOM image files found ({} files looked at); give a folder or .zip of one CT series",
+            "{}: no DICOM image files found ({} file(s) looked at); give a folder or .zip of one CT series",
             container.path().display(),
             container.len()
         ));
@@ -247,15 +263,16 @@ impl Series {
         let series = format!("{input}: series {uid}");
         for s in &slices {
             let name = &s.name;
-            if let Some((_, ts_name)) = SUPPORTED_SYNTAXES
+            if !SUPPORTED_SYNTAXES
                 .iter()
-                .find(|(u, _)| *u == s.transfer_syntax)
+                .any(|(u, _)| *u == s.transfer_syntax)
             {
-                let _ = ts_name;
-            } else {
                 return Err(input_error!(
-                    "{name}: unsupported transfer syntax {}; supported: {}. Convert the series first (e.g. `gdcmconv --raw` or `dcmdjpeg`)",
+                    "{name}: unsupported transfer syntax {}{}; supported: {}. Convert the series first (e.g. `gdcmconv --raw` or `dcmdjpeg`)",
                     s.transfer_syntax,
+                    unsupported_name(&s.transfer_syntax)
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default(),
                     SUPPORTED_SYNTAXES.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
                 ));
             }

@@ -25,7 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Segment a CT volume (.nii / .nii.gz) into a label volume on the same grid.
+    /// Segment a CT volume (.nii / .nii.gz, or a DICOM series folder / .zip) into labels
+    /// on the same grid (NIfTI, or DICOM SEG).
     Segment(segment::SegmentArgs),
     /// Describe a scan (.nii/.nii.gz) or a model (.onnx).
     Info {

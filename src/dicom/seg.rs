@@ -114,6 +114,17 @@ impl SegWriter {
         if dest.file_name().is_none() {
             return Err(input_error!("{}: not a file path", dest.display()));
         }
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(input_error!(
+                "{}: cannot write here (no folder {})",
+                dest.display(),
+                dir.display()
+            ));
+        }
         let copied = COPIED
             .iter()
             .filter_map(

@@ -27,6 +27,11 @@ pub const SUPPORTED_SYNTAXES: &[(&str, &str)] = &[
     ("1.2.840.10008.1.2.5", "RLE Lossless"),
 ];
 
+/// Modalities of objects that sit beside images in an export but are not slices.
+const NOT_IMAGES: &[&str] = &[
+    "SEG", "RTSTRUCT", "SR", "PR", "KO", "REG", "RTPLAN", "RTRECORD", "DOC",
+];
+
 /// Names of transfer syntaxes a console may send that we do not decode.
 fn unsupported_name(uid: &str) -> Option<&'static str> {
     Some(match uid {
@@ -166,8 +171,9 @@ pub fn scan(container: &mut Container) -> Result<(Vec<SliceInfo>, usize)> {
         match container.parse(i, true)? {
             None => skipped += 1,
             Some(obj) => {
-                // A DICOMDIR or another non-image object: not a slice.
-                if int(&obj, tags::ROWS).is_none() && obj.element_opt(tags::PIXEL_DATA).is_err() {
+                // A DICOMDIR, a report, a segmentation…: not a CT slice.
+                let modality = text(&obj, tags::MODALITY);
+                if int(&obj, tags::ROWS).is_none() || NOT_IMAGES.contains(&modality.as_str()) {
                     skipped += 1;
                     continue;
                 }
@@ -445,7 +451,7 @@ pub fn open_series(container: &mut Container, want: Option<&str>) -> Result<Seri
     let mut series = Series::build(&input, uid, group)?;
     if skipped > 0 {
         series.warnings.push(format!(
-            "{input}: {skipped} file(s) that are not DICOM images were skipped"
+            "{input}: {skipped} file(s) skipped: not DICOM images (notes, DICOMDIR, segmentations, reports)"
         ));
     }
     Ok(series)

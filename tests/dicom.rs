@@ -174,7 +174,22 @@ fn series_segments_like_the_nifti_and_keeps_the_geometry() {
         (1, 1)
     );
 
-    // Voxel for voxel, world-aligned.
+    assert_world_equal(&ours, &reference);
+    let organs = ours.data.iter().filter(|&&v| v > 0.0).count();
+    assert!(organs > 1000, "only {organs} organ voxels");
+}
+
+/// `ours` has the labels of `reference` voxel for voxel, after mapping each of
+/// its voxels through its affine to world and back into the reference grid.
+fn assert_world_equal(ours: &utx_edge::volume::Volume, reference: &utx_edge::volume::Volume) {
+    let [nx, ny, nz] = ours.header.dims;
+    let (a, b) = (affine(ours), reference.header.affine);
+    let rdims = reference.header.dims;
+    assert_eq!(
+        rdims.iter().product::<usize>(),
+        nx * ny * nz,
+        "not the same number of voxels"
+    );
     let inv = inverse(&b);
     let mut differ = 0;
     for k in 0..nz {
@@ -197,7 +212,7 @@ fn series_segments_like_the_nifti_and_keeps_the_geometry() {
                     .iter()
                     .zip(&idx)
                     .all(|(c, &r)| (c - r as f64).abs() < 1e-3));
-                let ref_label = reference.data[idx[0] + nx * (idx[1] + ny * idx[2])];
+                let ref_label = reference.data[idx[0] + rdims[0] * (idx[1] + rdims[1] * idx[2])];
                 if ours.data[i + nx * (j + ny * k)] != ref_label {
                     differ += 1;
                 }
@@ -205,8 +220,41 @@ fn series_segments_like_the_nifti_and_keeps_the_geometry() {
         }
     }
     assert_eq!(differ, 0, "{differ} voxels differ from the NIfTI result");
-    let organs = ours.data.iter().filter(|&&v| v > 0.0).count();
-    assert!(organs > 1000, "only {organs} organ voxels");
+}
+
+/// The same scan sent with rows running anterior (IOP 1,0,0,0,-1,0: slices
+/// sorted head to feet): same labels in the world, SEG rows still right.
+#[test]
+fn another_orientation_gives_the_same_world_labels() {
+    let Some(f) = fixture() else { return };
+    let series = f.dir.join("series_anterior_rows");
+    let out = tmp("anterior.nii.gz");
+    let o = utx(&["segment", p(&series), "-o", p(&out), "--quiet", "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ours = read_volume(&out).unwrap();
+    assert_eq!(ours.header.axcodes(), "LAI");
+    let reference = read_volume(nifti_reference()).unwrap();
+    assert_world_equal(&ours, &reference);
+
+    let seg = tmp("anterior.dcm");
+    let o = utx(&["segment", p(&series), "-o", p(&seg), "--quiet", "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    check_seg(&seg, &series);
+}
+
+fn check_seg(seg: &Path, series: &Path) {
+    let names = r#"["background","spleen","kidney_right","kidney_left","gallbladder","liver","stomach","pancreas"]"#;
+    let c = Command::new("python3")
+        .arg(root().join("tests/check_dicom_seg.py"))
+        .arg(seg)
+        .arg(series)
+        .arg(nifti_reference())
+        .arg(names)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&c.stdout);
+    assert!(c.status.success(), "{out}{}", stderr(&c));
+    eprintln!("{out}");
 }
 
 #[test]
@@ -226,18 +274,7 @@ fn zip_to_dicom_seg_read_back_by_highdicom() {
     for s in PHI {
         assert!(!stderr(&o).contains(s), "patient data leaked");
     }
-    let names = r#"["background","spleen","kidney_right","kidney_left","gallbladder","liver","stomach","pancreas"]"#;
-    let c = Command::new("python3")
-        .arg(root().join("tests/check_dicom_seg.py"))
-        .arg(&seg)
-        .arg(f.series())
-        .arg(nifti_reference())
-        .arg(names)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&c.stdout);
-    assert!(c.status.success(), "{out}{}", stderr(&c));
-    eprintln!("{out}");
+    check_seg(&seg, &f.series());
     // The SEG copies the patient module (that is where patient data belongs).
     let bytes = std::fs::read(&seg).unwrap();
     assert!(bytes.windows(6).any(|w| w == b"Secret"));

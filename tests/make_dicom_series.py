@@ -152,64 +152,14 @@ def main():
     sx = float(np.linalg.norm(aff[:3, 0]))
     sy = float(np.linalg.norm(aff[:3, 1]))
     sz = float(np.linalg.norm(aff[:3, 2]))
-    lps = np.diag([-1.0, -1.0, 1.0])
-    row_dir = lps @ aff[:3, 0] / sx  # along a row: decreasing i
-    col_dir = lps @ aff[:3, 1] / sy
-    # Pixel (r, c) = voxel (nx-1-c, ny-1-r): the console's row/column directions are
-    # the negated NIfTI axes, which for a RAS NIfTI are +x and +y in LPS.
-    iop = [float(v) for v in np.concatenate([-row_dir, -col_dir])]
-
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    truth = write_series(os.path.join(a.out, "series"), data, aff, nz, rng, SYNTAXES, False)
     root = os.path.join(a.out, "series")
-    names = [f"{rng.getrandbits(40):010x}" for _ in range(nz)]
-    instance = list(range(1, nz + 1))
-    rng.shuffle(instance)
-    truth = {"series_uid": series, "study_uid": study, "frame_of_reference_uid": frame, "slices": []}
-    for k in range(nz):
-        plane = data[::-1, ::-1, k].T  # (rows, cols) = (ny, nx), flipped as above
-        ras = aff @ np.array([nx - 1, ny - 1, k, 1.0])
-        ipp = [float(-ras[0]), float(-ras[1]), float(ras[2])]
-        syntax = SYNTAXES[k % len(SYNTAXES)]
-        ds = base_dataset(study, series, frame, "abdomen 3mm", 2)
-        ds.InstanceNumber = instance[k]
-        ds.ImagePositionPatient = [f"{v:.6f}" for v in ipp]
-        ds.ImageOrientationPatient = [f"{v:.6f}" for v in iop]
-        ds.PixelSpacing = [f"{sy:g}", f"{sx:g}"]  # row spacing, column spacing
-        ds.SliceThickness = f"{sz:g}"
-        ds.Rows, ds.Columns = plane.shape
-        if syntax in (ExplicitVRLittleEndian,):
-            ds.PixelRepresentation = 1
-            ds.RescaleIntercept = 0
-            stored = plane.astype(np.int16)
-            ds.PixelData = stored.tobytes()
-        else:
-            ds.PixelRepresentation = 0
-            ds.RescaleIntercept = -OFFSET
-            stored = (plane + OFFSET).astype(np.uint16)
-            assert stored.min() >= 0
-            if syntax == ImplicitVRLittleEndian:
-                ds.PixelData = stored.tobytes()
-            elif syntax == JPEGLosslessSV1:
-                ds.PixelData = encapsulate([jpeg_lossless_sv1(stored)])
-                ds["PixelData"].VR = "OB"
-            else:
-                ds.PixelData = stored.tobytes()
-                ds.compress(syntax, stored)
-        path = os.path.join(root, "a" if k % 2 else "b", names[k])
-        save(ds, path, syntax)
-        back = pydicom.dcmread(path)
-        if syntax != JPEGLosslessSV1 or _can_decode_jpeg_lossless():
-            got = back.pixel_array.astype(np.int32)
-            assert np.array_equal(got, stored.astype(np.int32)), f"{syntax.name} does not round-trip"
-        truth["slices"].append(
-            {
-                "file": os.path.relpath(path, root),
-                "sop_instance_uid": str(ds.SOPInstanceUID),
-                "ipp": ipp,
-                "k": k,
-                "transfer_syntax": str(syntax),
-            }
-        )
+    study, frame = truth["study_uid"], truth["frame_of_reference_uid"]
+    # The same scan with rows running anterior (columns direction +A, so the
+    # normal points to the feet): another orientation a console may send.
+    truth["anterior_rows"] = write_series(
+        os.path.join(a.out, "series_anterior_rows"), data, aff, nz, rng, [ExplicitVRLittleEndian], True
+    )
 
     # A stray localizer of another series, and a file that is not DICOM at all.
     stray_uid = generate_uid()
@@ -234,7 +184,7 @@ def main():
                 z.write(full, os.path.relpath(full, root))
     with open(os.path.join(a.out, "truth.json"), "w") as f:
         json.dump(truth, f, indent=1)
-    make_bad(os.path.join(a.out, "bad"), data, aff, iop, sx, sy, sz)
+    make_bad(os.path.join(a.out, "bad"), data, aff, truth["iop"], sx, sy, sz)
 
 
 def make_bad(root, data, aff, iop, sx, sy, sz):
@@ -326,6 +276,73 @@ def make_bad(root, data, aff, iop, sx, sy, sz):
         ds.ImageOrientationPatient = ["1", "0", "0", "0.5", "1", "0"]
 
     series("non_orthogonal", edit=oblique)
+
+
+def write_series(root, data, aff, nz, rng, syntaxes, anterior_rows):
+    """Writes slices 0..nz-1 of `data` as one series under `root`; returns its truth.
+
+    Rows run posterior (the console's usual IOP 1,0,0,0,1,0 for a RAS NIfTI), or
+    anterior when `anterior_rows`; columns always run to patient left.
+    """
+    nx, ny, _ = data.shape
+    sx, sy, sz = (float(np.linalg.norm(aff[:3, c])) for c in range(3))
+    lps = np.diag([-1.0, -1.0, 1.0])
+    row_dir = -(lps @ aff[:3, 0]) / sx  # along a row: decreasing i
+    col_dir = (lps @ aff[:3, 1]) / sy * (1 if anterior_rows else -1)
+    iop = [float(v) + 0.0 for v in np.concatenate([row_dir, col_dir])]  # no "-0"
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    names = [f"{rng.getrandbits(40):010x}" for _ in range(nz)]
+    instance = list(range(1, nz + 1))
+    rng.shuffle(instance)
+    truth = {"series_uid": series, "study_uid": study, "frame_of_reference_uid": frame, "iop": iop, "slices": []}
+    for k in range(nz):
+        # Pixel (r, c) = voxel (nx-1-c, ny-1-r, k), or (nx-1-c, r, k) with anterior rows.
+        plane = (data[::-1, :, k] if anterior_rows else data[::-1, ::-1, k]).T
+        ras = aff @ np.array([nx - 1, 0 if anterior_rows else ny - 1, k, 1.0])
+        ipp = [float(-ras[0]), float(-ras[1]), float(ras[2])]
+        syntax = syntaxes[k % len(syntaxes)]
+        ds = base_dataset(study, series, frame, "abdomen 3mm", 2)
+        ds.InstanceNumber = instance[k]
+        ds.ImagePositionPatient = [f"{v:.6f}" for v in ipp]
+        ds.ImageOrientationPatient = [f"{v:.6f}" for v in iop]
+        ds.PixelSpacing = [f"{sy:g}", f"{sx:g}"]  # row spacing, column spacing
+        ds.SliceThickness = f"{sz:g}"
+        ds.Rows, ds.Columns = plane.shape
+        if syntax in (ExplicitVRLittleEndian,):
+            ds.PixelRepresentation = 1
+            ds.RescaleIntercept = 0
+            stored = plane.astype(np.int16)
+            ds.PixelData = stored.tobytes()
+        else:
+            ds.PixelRepresentation = 0
+            ds.RescaleIntercept = -OFFSET
+            stored = (plane + OFFSET).astype(np.uint16)
+            assert stored.min() >= 0
+            if syntax == ImplicitVRLittleEndian:
+                ds.PixelData = stored.tobytes()
+            elif syntax == JPEGLosslessSV1:
+                ds.PixelData = encapsulate([jpeg_lossless_sv1(stored)])
+                ds["PixelData"].VR = "OB"
+            else:
+                ds.PixelData = stored.tobytes()
+                ds.compress(syntax, stored)
+        path = os.path.join(root, "a" if k % 2 else "b", names[k])
+        save(ds, path, syntax)
+        back = pydicom.dcmread(path)
+        if syntax != JPEGLosslessSV1 or _can_decode_jpeg_lossless():
+            got = back.pixel_array.astype(np.int32)
+            assert np.array_equal(got, stored.astype(np.int32)), f"{syntax.name} does not round-trip"
+        truth["slices"].append(
+            {
+                "file": os.path.relpath(path, root),
+                "sop_instance_uid": str(ds.SOPInstanceUID),
+                "ipp": ipp,
+                "k": k,
+                "transfer_syntax": str(syntax),
+            }
+        )
+
+    return truth
 
 
 _DECODE = None

@@ -432,3 +432,35 @@ fn real_dcmqi_series_geometry() {
         "origin at the lowest slice: {a:?}"
     );
 }
+
+#[test]
+fn info_describes_a_series_without_patient_data() {
+    let Some(f) = fixture() else { return };
+    let o = utx(&["info", p(&f.dir.join("series.zip")), "--series", f.uid()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for s in PHI {
+        assert!(!out.contains(s), "patient data leaked: {out}");
+    }
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["dims"], serde_json::json!([122, 101, 30]));
+    assert_eq!(j["orientation"], "LPS");
+    assert_eq!(j["dicom"]["slices"], 30);
+    let ts = j["dicom"]["transfer_syntaxes"].as_object().unwrap();
+    for uid in [
+        "1.2.840.10008.1.2",
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.5",
+    ] {
+        assert_eq!(ts[uid], 6, "{uid}: {ts:?}");
+    }
+    // The same HU range as the NIfTI it was made from.
+    let n = utx(&["info", p(&shared("ct_small.nii.gz"))]);
+    let nj: serde_json::Value = serde_json::from_slice(&n.stdout).unwrap();
+    assert_eq!(
+        (j["hu_min"].clone(), j["hu_max"].clone()),
+        (nj["hu_min"].clone(), nj["hu_max"].clone())
+    );
+}

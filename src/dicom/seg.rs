@@ -322,7 +322,11 @@ impl SegWriter {
         shared.put(seq(tags::PIXEL_MEASURES_SEQUENCE, vec![measures]));
         obj.put(seq(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![shared]));
 
-        // Per frame: source slice, dimension indices, position, segment.
+        // Per frame: source slice, dimension indices, position, segment. The
+        // position index counts only the slices that have a frame (1-based).
+        let mut with_frames: Vec<usize> = self.frames.iter().map(|f| f.0).collect();
+        with_frames.sort_unstable();
+        with_frames.dedup();
         let per_frame: Vec<InMemDicomObject> = self
             .frames
             .iter()
@@ -354,7 +358,13 @@ impl SegWriter {
                 content.put(DataElement::new(
                     tags::DIMENSION_INDEX_VALUES,
                     VR::UL,
-                    dicom_value!(U32, [segment as u32, k as u32 + 1]),
+                    dicom_value!(
+                        U32,
+                        [
+                            segment as u32,
+                            with_frames.binary_search(&k).unwrap() as u32 + 1
+                        ]
+                    ),
                 ));
                 let mut position = InMemDicomObject::new_empty();
                 position.put(ds(tags::IMAGE_POSITION_PATIENT, &sl.ipp.unwrap()));

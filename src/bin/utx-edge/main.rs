@@ -28,10 +28,13 @@ enum Command {
     /// Segment a CT volume (.nii / .nii.gz, or a DICOM series folder / .zip) into labels
     /// on the same grid (NIfTI, or DICOM SEG).
     Segment(segment::SegmentArgs),
-    /// Describe a scan (.nii/.nii.gz) or a model (.onnx).
+    /// Describe a scan (.nii/.nii.gz, a DICOM series folder or .zip) or a model (.onnx).
     Info {
-        /// A NIfTI scan or an ONNX model; `embedded` for the built-in model.
+        /// A NIfTI scan, a DICOM series (folder or .zip) or an ONNX model; `embedded` for the built-in model.
         file: String,
+        /// DICOM input with several series: the SeriesInstanceUID to describe.
+        #[arg(long)]
+        series: Option<String>,
         /// Precision of the embedded model to describe.
         #[arg(long, value_enum, default_value = "fp32")]
         precision: PrecisionArg,
@@ -42,7 +45,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Segment(a) => segment::run(a),
-        Command::Info { file, precision } => info::run(&file, precision),
+        Command::Info {
+            file,
+            precision,
+            series,
+        } => info::run(&file, precision, series.as_deref()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

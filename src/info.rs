@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::model::{LoadedModel, ModelSource};
-use crate::volume::{PlaneReader, SliceFrame};
+use crate::volume::{PlaneReader, PlaneSource, SliceFrame};
 
 #[derive(Debug, Serialize)]
 pub struct ScanInfo {
@@ -25,11 +25,18 @@ pub struct ScanInfo {
     pub streamable: bool,
     pub hu_min: f32,
     pub hu_max: f32,
+    /// For a DICOM series: its UID, description, slice count and transfer syntaxes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dicom: Option<serde_json::Value>,
 }
 
 /// Reads the header and streams the voxels once for the HU range.
 pub fn scan_info(path: &Path) -> Result<ScanInfo> {
-    let mut r = PlaneReader::open(path)?;
+    source_info(path, &mut PlaneReader::open(path)?)
+}
+
+/// [`scan_info`] of any plane source (a NIfTI reader, a DICOM series).
+pub fn source_info(path: &Path, r: &mut dyn PlaneSource) -> Result<ScanInfo> {
     let h = r.header().clone();
     let frame = SliceFrame::from_header(&h)?;
     let mut plane = vec![0f32; h.dims[0] * h.dims[1]];
@@ -58,6 +65,7 @@ pub fn scan_info(path: &Path) -> Result<ScanInfo> {
         streamable: frame.streamable(),
         hu_min: lo,
         hu_max: hi,
+        dicom: None,
     })
 }
 
@@ -100,4 +108,28 @@ pub fn model_info(source: ModelSource) -> Result<ModelInfo> {
         source: md.source.clone(),
         training: md.training.clone(),
     })
+}
+
+/// [`scan_info`] of a DICOM series (a folder or .zip; `series` chooses one of several).
+#[cfg(feature = "dicom")]
+pub fn dicom_info(path: &Path, series: Option<&str>) -> Result<ScanInfo> {
+    let mut src = crate::dicom::DicomSource::open(path, series)?;
+    let mut info = source_info(path, &mut src)?;
+    let s = src.series();
+    let mut syntaxes = std::collections::BTreeMap::<&str, usize>::new();
+    for sl in &s.slices {
+        *syntaxes.entry(sl.transfer_syntax.as_str()).or_default() += 1;
+    }
+    info.datatype = "dicom".into();
+    info.dicom = Some(serde_json::json!({
+        "series_uid": s.uid,
+        "description": s.description,
+        "slices": s.slices.len(),
+        "image_orientation_patient": s.iop,
+        "pixel_spacing_mm": s.pixel_spacing,
+        "slice_spacing_mm": s.slice_spacing,
+        "transfer_syntaxes": syntaxes,
+        "warnings": s.warnings,
+    }));
+    Ok(info)
 }

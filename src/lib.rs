@@ -6,7 +6,10 @@
 //! [`pipeline`] streams slices through it; [`metrics`] scores the result and
 //! [`eval`] compares a segmentation with a reference ([`labels`] maps dataset
 //! ids to classes, for training and evaluation alike).
+//! With `dicom` (default), `dicom` reads DICOM series and writes DICOM SEG.
 
+#[cfg(feature = "dicom")]
+pub mod dicom;
 pub mod error;
 pub mod eval;
 pub mod labels;

@@ -262,7 +262,7 @@ impl ScanHeader {
 
 /// The voxel → world affine the way nibabel chooses it: sform when its code is
 /// set, else qform, else a plain scaling by pixdim (NIfTI "method 1").
-fn affine_of(h: &NiftiHeader) -> ([[f64; 4]; 4], &'static str) {
+pub(crate) fn affine_of(h: &NiftiHeader) -> ([[f64; 4]; 4], &'static str) {
     let f = |v: f32| v as f64;
     if h.sform_code > 0 {
         let r = |s: [f32; 4]| [f(s[0]), f(s[1]), f(s[2]), f(s[3])];

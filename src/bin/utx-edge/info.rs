@@ -7,7 +7,14 @@ use utx_edge::model::ModelSource;
 
 use crate::model_args::PrecisionArg;
 
-pub fn run(file: &str, precision: PrecisionArg) -> Result<()> {
+pub fn run(file: &str, precision: PrecisionArg, series: Option<&str>) -> Result<()> {
+    #[cfg(feature = "dicom")]
+    if utx_edge::dicom::is_dicom_input(Path::new(file)) {
+        let info = utx_edge::info::dicom_info(Path::new(file), series)?;
+        println!("{}", serde_json::to_string_pretty(&info)?);
+        return Ok(());
+    }
+    let _ = series;
     let json = if file == "embedded" {
         serde_json::to_string_pretty(&utx_edge::info::model_info(ModelSource::Embedded(
             precision.into(),

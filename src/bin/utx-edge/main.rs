@@ -28,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Segment a CT volume (.nii / .nii.gz) into a label volume on the same grid.
+    /// Segment a CT volume (.nii / .nii.gz, or a DICOM series folder / .zip) into labels
+    /// on the same grid (NIfTI, or DICOM SEG).
     Segment(segment::SegmentArgs),
     /// Check that a quantised model segments like its reference (the CI gate).
     Drift(drift::DriftArgs),
@@ -36,10 +37,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Score a segmentation against a reference: Dice, HD95, surface Dice per class.
     Eval(eval::EvalArgs),
-    /// Describe a scan (.nii/.nii.gz) or a model (.onnx).
+    /// Describe a scan (.nii/.nii.gz, a DICOM series folder or .zip) or a model (.onnx).
     Info {
-        /// A NIfTI scan or an ONNX model; `embedded` for the built-in model.
+        /// A NIfTI scan, a DICOM series (folder or .zip) or an ONNX model; `embedded` for the built-in model.
         file: String,
+        /// DICOM input with several series: the SeriesInstanceUID to describe.
+        #[arg(long)]
+        series: Option<String>,
         /// Precision of the embedded model to describe.
         #[arg(long, value_enum, default_value = "fp32")]
         precision: PrecisionArg,
@@ -53,7 +57,11 @@ fn main() -> ExitCode {
         Command::Drift(a) => drift::run(a),
         Command::Bench(a) => bench::run(a).map(|()| 0),
         Command::Eval(a) => eval::run(a).map(|()| 0),
-        Command::Info { file, precision } => info::run(&file, precision).map(|()| 0),
+        Command::Info {
+            file,
+            precision,
+            series,
+        } => info::run(&file, precision, series.as_deref()).map(|()| 0),
     };
     match res {
         Ok(code) => ExitCode::from(code),

@@ -3,6 +3,7 @@
 
 pub mod metadata;
 pub mod probe;
+pub mod profile;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,6 +15,7 @@ use tract_onnx::tract_core::runtime::RunOptions;
 
 pub use metadata::{Metadata, ModelSpec, Precision};
 pub use probe::{ActivationProbe, GraphTensor, Sqnr};
+pub use profile::{NodeTime, OpTime};
 
 use crate::input_error;
 

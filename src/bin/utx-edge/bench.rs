@@ -25,6 +25,10 @@ pub struct BenchArgs {
     /// Untimed batches first (caches, lazy packing).
     #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// Also time every node of the plan and print where the time goes, per
+    /// tract operator and for the slowest nodes.
+    #[arg(long)]
+    profile: bool,
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -73,8 +77,28 @@ pub fn run(a: BenchArgs) -> Result<()> {
         Some(mb) => println!("peak RSS {mb:.1} MB"),
         None => println!("peak RSS: not available on this OS"),
     }
+    let mut json = serde_json::to_value(&r)?;
+    if a.profile {
+        let (ops, nodes) = model.profile(&input, a.iterations.min(10), 15)?;
+        let total: f64 = ops.iter().map(|o| o.ms).sum();
+        println!("profile (ms per batch of {batch}, node by node; total {total:.2} ms):");
+        for o in &ops {
+            println!(
+                "  {:<24} {:>4} nodes {:>9.2} ms {:>6.1} %",
+                o.op,
+                o.nodes,
+                o.ms,
+                100.0 * o.share
+            );
+        }
+        println!("slowest nodes:");
+        for n in &nodes {
+            println!("  {:<40} {:<20} {:>9.2} ms", n.node, n.op, n.ms);
+        }
+        json["profile"] = serde_json::json!({ "ops": ops, "slowest_nodes": nodes });
+    }
     if let Some(path) = &a.json {
-        write_atomic(path, &(serde_json::to_string_pretty(&r)? + "\n"))?;
+        write_atomic(path, &(serde_json::to_string_pretty(&json)? + "\n"))?;
     }
     Ok(())
 }

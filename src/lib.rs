@@ -21,6 +21,8 @@ pub mod bench;
 #[cfg(feature = "runtime")]
 pub mod drift;
 #[cfg(feature = "runtime")]
+pub mod kernels;
+#[cfg(feature = "runtime")]
 pub mod model;
 #[cfg(feature = "runtime")]
 pub mod pipeline;

@@ -1,7 +1,8 @@
-//! The attention block alone, as the runtime runs it: ONNX `Attention`, which
-//! tract turns into its tiled online-softmax kernel (FlashSDPA, O(T·d) working
-//! memory), against the explicit graph `softmax(Q·Kᵀ·s)·V`, which materialises
-//! the T×T score matrix per head. Self-attention over the bottleneck tokens of
+//! The attention block alone: ONNX `Attention` as the runtime runs it (our
+//! tiled online-softmax kernel, `TiledAttention`, swapped in for tract's
+//! FlashSDPA), as tract runs it alone (FlashSDPA, also tiled), and the
+//! explicit graph `softmax(Q·Kᵀ·s)·V`, which materialises the T×T score
+//! matrix per head. Self-attention over the bottleneck tokens of
 //! the `edge` (16×16) and `paper` (32×32) presets, 8 heads, 1 thread.
 //! `cargo bench -p utx-export --bench attention`; results in BENCHMARKS.md.
 
@@ -81,7 +82,7 @@ fn plan(tokens: usize, channels: usize, tiled: bool) -> Arc<TypedSimplePlan> {
         "T={tokens} C={channels} {}: tract ops {ops:?}; score matrix {}",
         if tiled { "Attention" } else { "explicit" },
         if tiled && flash {
-            "tiled by FlashSDPA, never materialised".to_string()
+            "tiled, never materialised".to_string()
         } else {
             format!(
                 "{:.1} MiB ({HEADS} × {tokens}² × 4 B)",

@@ -2,6 +2,7 @@
 //! threads, and a plan optimised for a fixed batch of slices.
 
 pub mod metadata;
+pub mod ops;
 pub mod probe;
 pub mod profile;
 
@@ -119,14 +120,24 @@ impl LoadedModel {
         })
     }
 
-    /// Optimises the graph for batches of `batch` slices on `threads` threads.
+    /// Optimises the graph for batches of `batch` slices on `threads` threads,
+    /// with our own kernels where tract's are slow ([`ops`]).
     pub fn plan(self, batch: usize, threads: usize) -> Result<SegModel> {
+        self.plan_with(batch, threads, true)
+    }
+
+    /// [`plan`](Self::plan), choosing whether to swap in our kernels
+    /// (`false`: tract's own plan, for comparisons).
+    pub fn plan_with(self, batch: usize, threads: usize, own_kernels: bool) -> Result<SegModel> {
         let n = self.metadata.spec.input_size;
         let mut model = self.model;
         model.set_input_fact(0, f32::fact([batch, 1, n, n]).into())?;
-        let typed = model
+        let mut typed = model
             .into_optimized()
             .with_context(|| format!("{}: optimising the graph for batch {batch}", self.name))?;
+        if own_kernels {
+            ops::use_tiled_attention(&mut typed)?;
+        }
         let opts = RunOptions {
             executor: (threads > 1)
                 .then(|| tract_linalg::multithread::Executor::multithread(threads)),

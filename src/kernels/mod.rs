@@ -1,0 +1,6 @@
+//! Compute kernels of our own, for the places where tract has no fast path
+//! (see BENCHMARKS.md, issue 6): plain functions on slices, tested against
+//! naive references, wrapped as tract operators in `model::ops`.
+
+pub mod attention;
+pub mod exp;

@@ -1,0 +1,159 @@
+//! tract operators of our own, swapped into the optimised plan where tract's
+//! own is slow (issue 6; BENCHMARKS.md has the profile that motivated each).
+//!
+//! [`TiledAttention`] replaces tract's `FlashSDPA` (what ONNX `Attention`
+//! becomes): same tiled online-softmax algorithm and bounded memory, but
+//! 64 × 256 tiles with GEMM calls and a vectorised exp instead of 32 × 32
+//! tiles of ndarray products allocated per tile.
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_transformers::ops::flash_sdpa::FlashSdpaOp;
+
+use crate::kernels::attention::{attend, Scratch};
+
+/// Non-causal, unmasked scaled-dot-product attention on f32
+/// `[batch, heads, tokens, d]` (or `[batch, tokens, d]`) tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TiledAttention {
+    /// Defaults to 1/√d.
+    pub scale: Option<f32>,
+}
+
+impl Eq for TiledAttention {}
+
+impl Op for TiledAttention {
+    fn name(&self) -> StaticName {
+        "TiledAttention".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for TiledAttention {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let (q, k, v) = (&inputs[0], &inputs[1], &inputs[2]);
+        let shape = q.shape();
+        let rank = shape.len();
+        ensure!(
+            rank == 3 || rank == 4,
+            "TiledAttention wants rank 3 or 4, got {shape:?}"
+        );
+        let (tq, d) = (shape[rank - 2], shape[rank - 1]);
+        let tk = k.shape()[rank - 2];
+        let heads: usize = shape[..rank - 2].iter().product();
+        ensure!(
+            k.shape()[..rank - 2] == shape[..rank - 2]
+                && k.shape() == v.shape()
+                && k.shape()[rank - 1] == d,
+            "TiledAttention: q {shape:?}, k {:?}, v {:?} do not match",
+            k.shape(),
+            v.shape()
+        );
+        let scale = self.scale.unwrap_or(1.0 / (d as f32).sqrt());
+        let (qv, kv, vv) = (
+            q.try_as_plain_ram()?,
+            k.try_as_plain_ram()?,
+            v.try_as_plain_ram()?,
+        );
+        let (q, k, v) = (
+            qv.as_slice::<f32>()?,
+            kv.as_slice::<f32>()?,
+            vv.as_slice::<f32>()?,
+        );
+        let mut out = vec![0f32; heads * tq * d];
+        let mut scratch = Scratch::default();
+        for h in 0..heads {
+            attend(
+                &q[h * tq * d..],
+                &k[h * tk * d..],
+                &v[h * tk * d..],
+                &mut out[h * tq * d..(h + 1) * tq * d],
+                tq,
+                tk,
+                d,
+                scale,
+                &mut scratch,
+            );
+        }
+        Ok(tvec!(Tensor::from_shape(shape, &out)?.into_tvalue()))
+    }
+}
+
+impl TypedOp for TiledAttention {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(inputs[0].without_value()))
+    }
+
+    as_op!();
+}
+
+/// Replaces every f32, non-causal, unmasked `FlashSDPA` of `model` by
+/// [`TiledAttention`]; returns how many it replaced.
+pub fn use_tiled_attention(model: &mut TypedModel) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(op) = node.op_as::<FlashSdpaOp>() else {
+            continue;
+        };
+        let f32_in = node.inputs.iter().all(|i| {
+            model
+                .outlet_fact(*i)
+                .is_ok_and(|f| f.datum_type == f32::datum_type())
+        });
+        if op.causal || node.inputs.len() != 3 || !f32_in {
+            continue;
+        }
+        let new = TiledAttention { scale: op.scale };
+        let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs.clone(), new)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{LoadedModel, ModelSource, Precision};
+
+    /// The demo model with our attention gives tract's logits (FlashSDPA)
+    /// to float rounding, on a real-looking input.
+    #[test]
+    fn tiled_attention_matches_tract_on_the_demo_model() {
+        let load = || LoadedModel::load(ModelSource::Embedded(Precision::Fp32)).unwrap();
+        let ours = load().plan_with(1, 1, true).unwrap();
+        let tract = load().plan_with(1, 1, false).unwrap();
+        let n = ours.metadata.spec.input_size;
+        let k = ours.metadata.spec.classes;
+        let x: Vec<f32> = (0..n * n)
+            .map(|i| {
+                let (r, c) = (
+                    (i / n) as f32 / n as f32 - 0.5,
+                    (i % n) as f32 / n as f32 - 0.5,
+                );
+                if r * r + c * c < 0.16 {
+                    0.5 + 0.3 * (9.0 * r).sin() * (7.0 * c).cos()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let (mut a, mut b) = (vec![0f32; k * n * n], vec![0f32; k * n * n]);
+        ours.run(&x, &mut a).unwrap();
+        tract.run(&x, &mut b).unwrap();
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(
+            worst < 1e-4 * scale.max(1.0),
+            "max |Δ logit| {worst} (logits up to {scale})"
+        );
+        assert_ne!(a, vec![0f32; k * n * n]);
+    }
+}

@@ -3,8 +3,9 @@
 
 For each model: onnxruntime's per-slice latency (InferenceSession,
 intra_op_num_threads = inter_op_num_threads = threads, sequential execution,
-all graph optimisations) and tract's (`utx-edge bench --json`, same model,
-same threads, batch 1), measured back to back in one run; the ratio
+all graph optimisations) and utx-edge's (`utx-edge bench --json`: tract with our
+kernels swapped in; and with `--tract-kernels-only`, tract alone), same model,
+same threads, batch 1, measured back to back in one run; the ratio
 tract/ort; the model's FLOPs (counted from the graph: 2·MACs of Conv,
 ConvTranspose, MatMul, Attention, QLinearConv); and the fraction of this
 machine's measured peak fp32 FLOP rate (a large numpy/BLAS sgemm on the same
@@ -15,6 +16,11 @@ threads) each engine reaches.
 Prints a Markdown table (paste into BENCHMARKS.md) and writes --json.
 """
 import argparse, json, os, subprocess, sys, time
+
+# BLAS reads its thread count when numpy is imported: set it first.
+_THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_v] = _THREADS
 
 import numpy as np
 import onnx
@@ -102,14 +108,14 @@ def synthetic(n):
     return img[None, None]
 
 
-def tract_latency(exe, path, threads, iters):
+def tract_latency(exe, path, threads, iters, extra=()):
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "bench.json")
         subprocess.run(
             [exe, "bench", "--model", path, "--threads", str(threads), "--iterations", str(iters),
-             "--json", out, "--allow-slow-fp16"],
+             "--json", out, "--allow-slow-fp16", *extra],
             check=True, capture_output=True, text=True)
         with open(out) as fh:
             j = json.load(fh)
@@ -130,23 +136,22 @@ def main():
         f = flops(m)
         ort_ms = ort_latency(m, a.threads, a.iterations)
         tract_ms, rss = tract_latency(a.exe, m, a.threads, a.iterations)
-        rows.append(dict(model=m, gflop=f / 1e9, ort_ms=ort_ms, tract_ms=tract_ms,
+        plain_ms, _ = tract_latency(a.exe, m, a.threads, a.iterations, ["--tract-kernels-only"])
+        rows.append(dict(model=m, gflop=f / 1e9, ort_ms=ort_ms, tract_ms=tract_ms, tract_plain_ms=plain_ms,
                          ratio=tract_ms / ort_ms, tract_peak_rss_mb=rss,
                          ort_frac=f / (ort_ms / 1000) / 1e9 / peak,
                          tract_frac=f / (tract_ms / 1000) / 1e9 / peak))
     print(f"peak sgemm (numpy BLAS, {a.threads} thread(s)): {peak:.1f} GFLOP/s")
-    print("| model | GFLOP/slice | onnxruntime ms | tract ms | tract / ort | ort % of peak | tract % of peak | tract peak RSS MB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| model | GFLOP/slice | onnxruntime ms | utx-edge ms | tract alone ms | utx-edge / ort | ort % of peak | utx-edge % of peak | peak RSS MB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {os.path.basename(r['model'])} | {r['gflop']:.2f} | {r['ort_ms']:.1f} | {r['tract_ms']:.1f} | "
-              f"{r['ratio']:.2f} | {100*r['ort_frac']:.1f} | {100*r['tract_frac']:.1f} | {r['tract_peak_rss_mb'] or 0:.0f} |")
+              f"{r['tract_plain_ms']:.1f} | {r['ratio']:.2f} | {100*r['ort_frac']:.1f} | {100*r['tract_frac']:.1f} | "
+              f"{r['tract_peak_rss_mb'] or 0:.0f} |")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(dict(threads=a.threads, peak_gflops=peak, rows=rows), fh, indent=1)
 
 
 if __name__ == "__main__":
-    t = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
-    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[v] = t
     main()

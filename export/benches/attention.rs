@@ -62,14 +62,17 @@ fn graph(tokens: usize, channels: usize, tiled: bool) -> tract_onnx::pb::ModelPr
     )
 }
 
-fn plan(tokens: usize, channels: usize, tiled: bool) -> Arc<TypedSimplePlan> {
+fn plan(tokens: usize, channels: usize, tiled: bool, ours: bool) -> Arc<TypedSimplePlan> {
     let onnx = tract_onnx::onnx();
     let mut m = onnx
         .model_for_proto_model(&graph(tokens, channels, tiled))
         .unwrap();
     m.set_input_fact(0, f32::fact([1, 1, tokens, channels]).into())
         .unwrap();
-    let typed = m.into_optimized().unwrap();
+    let mut typed = m.into_optimized().unwrap();
+    if ours {
+        utx_edge::model::ops::use_tiled_attention(&mut typed).unwrap();
+    }
     let ops: Vec<String> = typed
         .nodes()
         .iter()
@@ -77,7 +80,7 @@ fn plan(tokens: usize, channels: usize, tiled: bool) -> Arc<TypedSimplePlan> {
         .collect();
     let flash = ops
         .iter()
-        .any(|o| o.contains("Flash") || o.contains("Sdpa") || o.contains("SDPA"));
+        .any(|o| o.contains("Flash") || o.contains("Tiled") || o.contains("SDPA"));
     eprintln!(
         "T={tokens} C={channels} {}: tract ops {ops:?}; score matrix {}",
         if tiled { "Attention" } else { "explicit" },
@@ -101,16 +104,13 @@ fn attention(c: &mut Criterion) {
             .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
             .collect();
         let input = Tensor::from_shape(&[1, 1, tokens, channels], &x).unwrap();
-        for tiled in [true, false] {
-            let p = plan(tokens, channels, tiled);
-            let id = BenchmarkId::new(
-                if tiled {
-                    "onnx_attention_tiled"
-                } else {
-                    "explicit_softmax"
-                },
-                preset,
-            );
+        for (name, tiled, ours) in [
+            ("tiled_ours", true, true),
+            ("tiled_tract_flash_sdpa", true, false),
+            ("explicit_softmax", false, false),
+        ] {
+            let p = plan(tokens, channels, tiled, ours);
+            let id = BenchmarkId::new(name, preset);
             group.bench_function(id, |b| {
                 b.iter(|| p.run(tvec!(input.clone().into())).unwrap())
             });

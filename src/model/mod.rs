@@ -132,8 +132,16 @@ impl LoadedModel {
         let n = self.metadata.spec.input_size;
         let mut model = self.model;
         model.set_input_fact(0, f32::fact([batch, 1, n, n]).into())?;
-        let mut typed = model
-            .into_optimized()
+        // tract's direct spatial convolution is slower than im2col + GEMM on
+        // our layers (edge preset: 517 → 445 ms/slice without it; BENCHMARKS.md),
+        // so our plans are optimised without it.
+        let scope = tract_core::knobs::KnobScope::new(if own_kernels {
+            vec![("TRACT_DISABLE_DIRECT_SPATIAL", "true")]
+        } else {
+            vec![]
+        })?;
+        let mut typed = scope
+            .enter(|| model.into_optimized())
             .with_context(|| format!("{}: optimising the graph for batch {batch}", self.name))?;
         if own_kernels {
             ops::use_tiled_attention(&mut typed)?;

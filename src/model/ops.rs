@@ -64,19 +64,35 @@ impl EvalOp for TiledAttention {
             vv.as_slice::<f32>()?,
         );
         let mut out = vec![0f32; heads * tq * d];
-        let mut scratch = Scratch::default();
-        for h in 0..heads {
+        let one_head = |scratch: &mut Scratch, (h, o): (usize, &mut [f32])| {
             attend(
                 &q[h * tq * d..],
                 &k[h * tk * d..],
                 &v[h * tk * d..],
-                &mut out[h * tq * d..(h + 1) * tq * d],
+                o,
                 tq,
                 tk,
                 d,
                 scale,
-                &mut scratch,
-            );
+                scratch,
+            )
+        };
+        // Heads are independent: on the plan's thread pool when it has one.
+        match tract_linalg::multithread::current_tract_executor() {
+            tract_linalg::multithread::Executor::MultiThread(pool) if heads > 1 => {
+                use rayon::prelude::*;
+                pool.install(|| {
+                    out.par_chunks_mut(tq * d)
+                        .enumerate()
+                        .for_each_init(Scratch::default, one_head)
+                })
+            }
+            _ => {
+                let mut scratch = Scratch::default();
+                out.chunks_mut(tq * d)
+                    .enumerate()
+                    .for_each(|c| one_head(&mut scratch, c))
+            }
         }
         Ok(tvec!(Tensor::from_shape(shape, &out)?.into_tvalue()))
     }

@@ -41,6 +41,9 @@ pub struct ModelArgs {
     /// Run fp16 even on a CPU without native fp16 arithmetic (very slow).
     #[arg(long)]
     pub allow_slow_fp16: bool,
+    /// Use tract's own kernels only (no TiledAttention): for comparisons.
+    #[arg(long, hide = true)]
+    pub tract_kernels_only: bool,
 }
 
 pub fn threads(arg: Option<usize>) -> usize {
@@ -65,7 +68,7 @@ pub fn load_model(a: &ModelArgs) -> Result<(SegModel, usize)> {
         ));
     }
     let t = threads(a.threads);
-    Ok((loaded.plan(a.batch, t)?, t))
+    Ok((loaded.plan_with(a.batch, t, !a.tract_kernels_only)?, t))
 }
 
 /// Writes `text` to `path` through a temporary file, so a reader never sees half of it.

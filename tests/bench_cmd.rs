@@ -60,3 +60,51 @@ fn zero_iterations_is_refused() {
     let o = utx(&["bench", "--iterations", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn profile_accounts_for_every_node_and_uses_our_attention() {
+    let json = tmp("bench-profile.json");
+    let o = utx(&[
+        "bench",
+        "--threads",
+        "1",
+        "--iterations",
+        "2",
+        "--warmup",
+        "0",
+        "--profile",
+        "--json",
+        p(&json),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let ops = r["profile"]["ops"].as_array().unwrap();
+    let share: f64 = ops.iter().map(|o| o["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6, "shares sum to {share}");
+    let ms: Vec<f64> = ops.iter().map(|o| o["ms"].as_f64().unwrap()).collect();
+    assert!(ms.windows(2).all(|w| w[0] >= w[1]), "largest first: {ms:?}");
+    // The demo model's three attention blocks run as our kernel, not tract's FlashSDPA.
+    let attn = ops
+        .iter()
+        .find(|o| o["op"] == "TiledAttention")
+        .expect("TiledAttention in the plan");
+    assert_eq!(attn["nodes"], 3);
+    assert!(ops.iter().all(|o| o["op"] != "FlashSDPA"));
+    let o = utx(&[
+        "bench",
+        "--threads",
+        "1",
+        "--iterations",
+        "1",
+        "--warmup",
+        "0",
+        "--profile",
+        "--tract-kernels-only",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("FlashSDPA") && !text.contains("TiledAttention"),
+        "{text}"
+    );
+}

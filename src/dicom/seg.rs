@@ -22,6 +22,7 @@ use dicom_object::InMemDicomObject;
 use super::files::DicomFile;
 use super::series::Series;
 use crate::input_error;
+use crate::volume::write::refuse_existing;
 use crate::volume::LabelSink;
 
 const SEG_SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.66.4";
@@ -105,12 +106,7 @@ impl SegWriter {
         info: SegInfo,
         force: bool,
     ) -> Result<Self> {
-        if dest.exists() && !force {
-            return Err(input_error!(
-                "{}: already exists (use --force to overwrite)",
-                dest.display()
-            ));
-        }
+        refuse_existing(dest, force)?;
         if dest.file_name().is_none() {
             return Err(input_error!("{}: not a file path", dest.display()));
         }

@@ -16,6 +16,17 @@ use crate::input_error;
 /// NIfTI extension code for free text ("comment"); our payload is JSON.
 pub const ECODE_COMMENT: i32 = 6;
 
+/// Refuses to overwrite `dest` unless `force`: every writer of results says the same.
+pub fn refuse_existing(dest: &Path, force: bool) -> Result<()> {
+    if dest.exists() && !force {
+        return Err(input_error!(
+            "{}: already exists (use --force to overwrite)",
+            dest.display()
+        ));
+    }
+    Ok(())
+}
+
 /// A label volume being written. Dropping it before [`finish`](Self::finish)
 /// removes the temporary file, so a failed run leaves nothing behind.
 pub struct LabelWriter {
@@ -36,12 +47,7 @@ impl LabelWriter {
         extension_json: &str,
         force: bool,
     ) -> Result<Self> {
-        if dest.exists() && !force {
-            return Err(input_error!(
-                "{}: already exists (use --force to overwrite)",
-                dest.display()
-            ));
-        }
+        refuse_existing(dest, force)?;
         let name = dest
             .file_name()
             .ok_or_else(|| input_error!("{}: not a file path", dest.display()))?;

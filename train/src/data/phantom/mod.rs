@@ -58,16 +58,12 @@ use patient::*;
 use scene::*;
 use shapes::*;
 
-/// Class ids of the seven organs (the U-Transformer paper's multi-organ task; TotalSegmentator ids 1..7).
-pub const ORGANS: [&str; 7] = [
-    "spleen",
-    "kidney_right",
-    "kidney_left",
-    "gallbladder",
-    "liver",
-    "stomach",
-    "pancreas",
-];
+/// The seven organs the phantom draws, label `i + 1` for `ORGANS[i]`: the
+/// model classes after background ([`utx_edge::labels::ORGAN_CLASSES`]).
+pub const ORGANS: [&str; 7] = {
+    let c = utx_edge::labels::ORGAN_CLASSES;
+    [c[1], c[2], c[3], c[4], c[5], c[6], c[7]]
+};
 
 const SPLEEN: u8 = 1;
 const KIDNEY_RIGHT: u8 = 2;

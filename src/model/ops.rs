@@ -12,6 +12,11 @@ use tract_transformers::ops::flash_sdpa::FlashSdpaOp;
 
 use crate::kernels::attention::{attend, Scratch};
 
+thread_local! {
+    /// Tile buffers of [`attend`], allocated on a thread's first call and reused.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 /// Non-causal, unmasked scaled-dot-product attention on f32
 /// `[batch, heads, tokens, d]` (or `[batch, tokens, d]`) tensors.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,7 +68,10 @@ impl EvalOp for TiledAttention {
             kv.as_slice::<f32>()?,
             vv.as_slice::<f32>()?,
         );
-        let mut out = vec![0f32; heads * tq * d];
+        // The output tensor is written in place; the tile buffers live per thread.
+        let mut output = Tensor::zero::<f32>(shape)?;
+        let mut view = output.try_as_plain_ram_mut()?;
+        let out = view.as_slice_mut::<f32>()?;
         let one_head = |scratch: &mut Scratch, (h, o): (usize, &mut [f32])| {
             attend(
                 &q[h * tq * d..],
@@ -84,17 +92,17 @@ impl EvalOp for TiledAttention {
                 pool.install(|| {
                     out.par_chunks_mut(tq * d)
                         .enumerate()
-                        .for_each_init(Scratch::default, one_head)
+                        .for_each(|c| SCRATCH.with(|s| one_head(&mut s.borrow_mut(), c)))
                 })
             }
-            _ => {
-                let mut scratch = Scratch::default();
+            _ => SCRATCH.with(|s| {
+                let mut scratch = s.borrow_mut();
                 out.chunks_mut(tq * d)
                     .enumerate()
                     .for_each(|c| one_head(&mut scratch, c))
-            }
+            }),
         }
-        Ok(tvec!(Tensor::from_shape(shape, &out)?.into_tvalue()))
+        Ok(tvec!(output.into_tvalue()))
     }
 }
 

@@ -161,4 +161,17 @@ fn misuse_is_refused() {
     assert!(err.contains("one --truth per volume"), "{err}");
     let (code, _, err) = drift(&model("demo-int8.onnx"), &["--max-drift", "-1"]);
     assert_eq!(code, 2, "{err}");
+    // A reference segmentation on another grid (shifted 3 mm) is refused, naming both files.
+    let mut h = utx_edge::volume::read_volume(&truth).unwrap().header.nifti;
+    h.srow_x[3] += 3.0;
+    h.datatype = 2;
+    h.bitpix = 8;
+    let shifted = tmp("truth-shifted.nii");
+    utx_edge::volume::write::write_raw(&shifted, &h, &vec![0u8; 122 * 101 * 30]).unwrap();
+    let (code, _, err) = drift(&model("demo-int8.onnx"), &["--truth", p(&shifted)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("truth-shifted.nii") && err.contains("same grid"),
+        "{err}"
+    );
 }

@@ -25,7 +25,7 @@ use crate::labels::LabelMap;
 use crate::metrics::{count_labels, DiceAccumulator};
 use crate::model::SegModel;
 use crate::pipeline::segment_stream;
-use crate::volume::{read_volume, LabelVolume, PlaneReader};
+use crate::volume::{read_volume, LabelVolume, PlaneReader, SliceFrame};
 
 pub use sqnr::{layer_sqnr, LayerSqnr};
 
@@ -150,29 +150,36 @@ pub fn drift(
     let (mut ref_voxels, mut cand_voxels) = (vec![0u64; k], vec![0u64; k]);
     let mut volumes = Vec::new();
     let (mut ref_s, mut cand_s, mut slices) = (0.0, 0.0, 0usize);
-    for path in data {
-        let mut labels = Vec::new();
-        for (model, seconds) in [(reference, &mut ref_s), (candidate, &mut cand_s)] {
+    for (i, path) in data.iter().enumerate() {
+        let header = PlaneReader::open(path)?.header().clone();
+        // The reference segmentation is checked before minutes of inference, not after.
+        let truth_labels = match &truth {
+            Some(t) => {
+                let tv = read_volume(&t.paths[i])?;
+                check_same_grid(&tv.header, &header)?;
+                let mut mapped = vec![0u8; tv.data.len()];
+                t.labels.apply(&tv.data, &mut mapped, &tv.header.path)?;
+                Some(mapped)
+            }
+            None => None,
+        };
+        let mut run = |model: &SegModel| -> Result<(LabelVolume, f64)> {
             let mut reader = PlaneReader::open(path)?;
-            let mut sink = LabelVolume::new(reader.header().dims);
+            let mut sink = LabelVolume::new(header.dims);
             let report = segment_stream(model, threads, &mut reader, &mut sink, |d, t| {
                 progress(&model.name, d, t)
             })?;
-            *seconds += report.seconds_inference;
-            if std::ptr::eq(model, reference) {
-                slices += report.slices;
-            }
-            labels.push((sink, report.slices));
-        }
-        let (cand, _) = labels.pop().unwrap();
-        let (refr, n) = labels.pop().unwrap();
-        if let Some(t) = &truth {
-            let tv = read_volume(&t.paths[volumes.len()])?;
-            check_same_grid(&tv.header, &PlaneReader::open(path)?.header().clone())?;
-            let mut mapped = vec![0u8; tv.data.len()];
-            t.labels.apply(&tv.data, &mut mapped, &tv.header.path)?;
-            ref_truth.add(&refr.data, &mapped);
-            cand_truth.add(&cand.data, &mapped);
+            Ok((sink, report.seconds_inference))
+        };
+        let (refr, s) = run(reference)?;
+        ref_s += s;
+        let (cand, s) = run(candidate)?;
+        cand_s += s;
+        let n = header.dims[SliceFrame::from_header(&header)?.slice_axis];
+        slices += n;
+        if let Some(mapped) = &truth_labels {
+            ref_truth.add(&refr.data, mapped);
+            cand_truth.add(&cand.data, mapped);
         }
         let mut one = DiceAccumulator::new(k);
         one.add(&cand.data, &refr.data);

@@ -35,18 +35,14 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let opts = ExportOptions {
-        precision: cli.precision,
-        calibration: cli.calibrate,
-        method: cli.calibration_method,
-        keep_float: match cli.keep_float.as_slice() {
-            [] => utx_export::quantize::DEFAULT_KEEP_FLOAT
-                .map(String::from)
-                .to_vec(),
-            [none] if none == "none" => Vec::new(),
-            l => l.to_vec(),
-        },
-    };
+    let mut opts = ExportOptions::new(cli.precision);
+    opts.calibration = cli.calibrate;
+    opts.method = cli.calibration_method;
+    match cli.keep_float.as_slice() {
+        [] => {} // the default set
+        [none] if none == "none" => opts.keep_float.clear(),
+        l => opts.keep_float = l.to_vec(),
+    }
     match export(&cli.checkpoint, &opts).and_then(|m| write_model(&m, &cli.out)) {
         Ok(()) => {
             eprintln!("wrote {} ({})", cli.out.display(), cli.precision.name());

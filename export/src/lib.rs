@@ -116,11 +116,10 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ModelProto> {
                 "int8 needs calibration volumes (--calibrate VOLUME.nii.gz …)"
             );
             let (fp32, convs) = build(&ck, &w, FloatType::F32, None);
-            let (mut quant, mut report) =
-                calibrate::calibrate(&fp32, &convs, &ck.model, &opts.calibration, opts.method)?;
+            // Checked before calibration, which takes minutes on large models.
             for l in &opts.keep_float {
                 anyhow::ensure!(
-                    quant.ranges.contains_key(l),
+                    convs.iter().any(|c| &c.0 == l),
                     "--keep-float {l}: no convolution of that name (known: {})",
                     convs
                         .iter()
@@ -129,6 +128,8 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ModelProto> {
                         .join(", ")
                 );
             }
+            let (mut quant, mut report) =
+                calibrate::calibrate(&fp32, &convs, &ck.model, &opts.calibration, opts.method)?;
             quant.keep_float = opts.keep_float.clone();
             report.float_layers = opts.keep_float.clone();
             (

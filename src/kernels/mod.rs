@@ -3,4 +3,6 @@
 //! naive references, wrapped as tract operators in `model::ops`.
 
 pub mod attention;
+pub mod conv;
 pub mod exp;
+pub mod qconv;

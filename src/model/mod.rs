@@ -141,7 +141,16 @@ impl LoadedModel {
             vec![]
         })?;
         let mut typed = scope
-            .enter(|| model.into_optimized())
+            .enter(|| -> TractResult<TypedModel> {
+                // Swapped before decluttering, which would turn 1 × 1 and
+                // strided convolutions into einsums and downsamplings.
+                let mut typed = model.into_typed()?;
+                if own_kernels {
+                    ops::use_packed_conv(&mut typed)?;
+                    ops::use_qconv(&mut typed)?;
+                }
+                typed.into_optimized()
+            })
             .with_context(|| format!("{}: optimising the graph for batch {batch}", self.name))?;
         if own_kernels {
             ops::use_tiled_attention(&mut typed)?;

@@ -135,6 +135,7 @@ impl LoadedModel {
         // tract's direct spatial convolution is slower than im2col + GEMM on
         // our layers (edge preset: 517 → 445 ms/slice without it; BENCHMARKS.md),
         // so our plans are optimised without it.
+        let mut swapped = OwnKernels::default();
         let scope = tract_core::knobs::KnobScope::new(if own_kernels {
             vec![("TRACT_DISABLE_DIRECT_SPATIAL", "true")]
         } else {
@@ -146,14 +147,14 @@ impl LoadedModel {
                 // strided convolutions into einsums and downsamplings.
                 let mut typed = model.into_typed()?;
                 if own_kernels {
-                    ops::use_packed_conv(&mut typed)?;
-                    ops::use_qconv(&mut typed)?;
+                    swapped.conv = ops::use_packed_conv(&mut typed)?;
+                    swapped.qconv = ops::use_qconv(&mut typed)?;
                 }
                 typed.into_optimized()
             })
             .with_context(|| format!("{}: optimising the graph for batch {batch}", self.name))?;
         if own_kernels {
-            ops::use_tiled_attention(&mut typed)?;
+            swapped.attention = ops::use_tiled_attention(&mut typed)?;
         }
         let opts = RunOptions {
             executor: (threads > 1)
@@ -166,9 +167,21 @@ impl LoadedModel {
             metadata: self.metadata,
             parameters: self.parameters,
             batch,
+            own_kernels: swapped,
             plan,
         })
     }
+}
+
+/// How many nodes of a plan run our kernels ([`ops`]) instead of tract's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnKernels {
+    /// f32 convolutions ([`ops::PackedConvOp`]).
+    pub conv: usize,
+    /// int8 convolution chains ([`ops::QConvOp`]).
+    pub qconv: usize,
+    /// Attention blocks ([`ops::TiledAttention`]).
+    pub attention: usize,
 }
 
 /// A model ready to run: logits for a batch of model-grid slices.
@@ -177,6 +190,7 @@ pub struct SegModel {
     pub metadata: Metadata,
     pub parameters: usize,
     pub batch: usize,
+    pub own_kernels: OwnKernels,
     plan: Arc<TypedSimplePlan>,
 }
 

@@ -35,18 +35,11 @@ pub(crate) fn constant(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tenso
 
 #[cfg(test)]
 mod tests {
-    use crate::model::{LoadedModel, ModelSource, Precision};
+    use crate::model::{LoadedModel, ModelSource, OwnKernels, Precision, SegModel};
 
-    /// The demo model with our attention gives tract's logits (FlashSDPA)
-    /// to float rounding, on a real-looking input.
-    #[test]
-    fn tiled_attention_matches_tract_on_the_demo_model() {
-        let load = || LoadedModel::load(ModelSource::Embedded(Precision::Fp32)).unwrap();
-        let ours = load().plan_with(1, 1, true).unwrap();
-        let tract = load().plan_with(1, 1, false).unwrap();
-        let n = ours.metadata.spec.input_size;
-        let k = ours.metadata.spec.classes;
-        let x: Vec<f32> = (0..n * n)
+    /// A real-looking slice: a disc of textured tissue in air.
+    fn slice(n: usize) -> Vec<f32> {
+        (0..n * n)
             .map(|i| {
                 let (r, c) = (
                     (i / n) as f32 / n as f32 - 0.5,
@@ -58,20 +51,69 @@ mod tests {
                     0.0
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Logits of our plan and tract's own for the embedded `precision` model.
+    fn both(precision: Precision, threads: usize) -> (SegModel, Vec<f32>, Vec<f32>) {
+        let load = || LoadedModel::load(ModelSource::Embedded(precision)).unwrap();
+        let ours = load().plan_with(1, threads, true).unwrap();
+        let tract = load().plan_with(1, threads, false).unwrap();
+        let n = ours.metadata.spec.input_size;
+        let k = ours.metadata.spec.classes;
+        let x = slice(n);
         let (mut a, mut b) = (vec![0f32; k * n * n], vec![0f32; k * n * n]);
         ours.run(&x, &mut a).unwrap();
         tract.run(&x, &mut b).unwrap();
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0f32, f32::max);
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-        assert!(
-            worst < 1e-4 * scale.max(1.0),
-            "max |Δ logit| {worst} (logits up to {scale})"
-        );
         assert_ne!(a, vec![0f32; k * n * n]);
+        (ours, a, b)
+    }
+
+    /// With every convolution and attention block swapped for ours, the demo
+    /// model gives tract's logits to float rounding, on 1 and 2 threads.
+    #[test]
+    fn own_kernels_match_tract_on_the_fp32_demo_model() {
+        for threads in [1, 2] {
+            let (ours, a, b) = both(Precision::Fp32, threads);
+            assert_eq!(
+                ours.own_kernels,
+                OwnKernels {
+                    conv: 17,
+                    qconv: 0,
+                    attention: 3
+                }
+            );
+            let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(
+                worst < 1e-4 * scale.max(1.0),
+                "max |Δ logit| {worst} (logits up to {scale})"
+            );
+        }
+    }
+
+    /// The int8 demo model with our integer convolutions against tract's:
+    /// both implement QLinearConv, but tract requantises in its own way
+    /// (not always ONNX's round-half-to-even), so a few activations land
+    /// one step apart and the logits agree to a small fraction of their
+    /// range, with the same label almost everywhere.
+    #[test]
+    fn own_kernels_match_tract_on_the_int8_demo_model() {
+        let (ours, a, b) = both(Precision::Int8, 2);
+        assert_eq!(
+            ours.own_kernels,
+            OwnKernels {
+                conv: 2,
+                qconv: 15,
+                attention: 3
+            }
+        );
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let mean = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).sum::<f32>() / a.len() as f32;
+        assert!(mean < 0.01 * scale, "mean |Δ logit| {mean} (logits up to {scale})");
+        let (k, n) = (ours.metadata.spec.classes, ours.metadata.spec.input_size);
+        let label = |l: &[f32], p: usize| (0..k).max_by(|&i, &j| l[i * n * n + p].total_cmp(&l[j * n * n + p]));
+        let same = (0..n * n).filter(|&p| label(&a, p) == label(&b, p)).count();
+        assert!(same as f64 > 0.995 * (n * n) as f64, "{same} of {} labels agree", n * n);
     }
 }

@@ -454,33 +454,38 @@ struct Avx512Tile;
 impl Tile<8, 32> for Avx512Tile {
     #[inline(always)]
     fn tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [[f32; 32]; 8]) {
-        use std::arch::x86_64::*;
         assert!(a.len() >= kc * 8 && b.len() >= kc * 32);
-        // SAFETY: only reached from `run_avx512` (AVX-512F present); every
-        // read is within the lengths checked above.
-        unsafe {
-            let mut c = [[_mm512_setzero_ps(); 2]; 8];
-            for (ci, acc_i) in c.iter_mut().zip(acc.iter()) {
-                ci[0] = _mm512_loadu_ps(acc_i.as_ptr());
-                ci[1] = _mm512_loadu_ps(acc_i.as_ptr().add(16));
-            }
-            let (mut pa, mut pb) = (a.as_ptr(), b.as_ptr());
-            for _ in 0..kc {
-                let b0 = _mm512_loadu_ps(pb);
-                let b1 = _mm512_loadu_ps(pb.add(16));
-                for (i, ci) in c.iter_mut().enumerate() {
-                    let w = _mm512_set1_ps(*pa.add(i));
-                    ci[0] = _mm512_fmadd_ps(w, b0, ci[0]);
-                    ci[1] = _mm512_fmadd_ps(w, b1, ci[1]);
-                }
-                pa = pa.add(8);
-                pb = pb.add(32);
-            }
-            for (ci, acc_i) in c.iter().zip(acc.iter_mut()) {
-                _mm512_storeu_ps(acc_i.as_mut_ptr(), ci[0]);
-                _mm512_storeu_ps(acc_i.as_mut_ptr().add(16), ci[1]);
-            }
+        // SAFETY: only reached from `run_avx512` (AVX-512F present); the
+        // lengths are checked above.
+        unsafe { tile_avx512(kc, a.as_ptr(), b.as_ptr(), acc) }
+    }
+}
+
+/// A function of its own with the feature enabled, so that the intrinsics
+/// inline into it and the 16 accumulators live in registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512(kc: usize, mut pa: *const f32, mut pb: *const f32, acc: &mut [[f32; 32]; 8]) {
+    use std::arch::x86_64::*;
+    let mut c = [[_mm512_setzero_ps(); 2]; 8];
+    for (ci, acc_i) in c.iter_mut().zip(acc.iter()) {
+        ci[0] = _mm512_loadu_ps(acc_i.as_ptr());
+        ci[1] = _mm512_loadu_ps(acc_i.as_ptr().add(16));
+    }
+    for _ in 0..kc {
+        let b0 = _mm512_loadu_ps(pb);
+        let b1 = _mm512_loadu_ps(pb.add(16));
+        for (i, ci) in c.iter_mut().enumerate() {
+            let w = _mm512_set1_ps(*pa.add(i));
+            ci[0] = _mm512_fmadd_ps(w, b0, ci[0]);
+            ci[1] = _mm512_fmadd_ps(w, b1, ci[1]);
         }
+        pa = pa.add(8);
+        pb = pb.add(32);
+    }
+    for (ci, acc_i) in c.iter().zip(acc.iter_mut()) {
+        _mm512_storeu_ps(acc_i.as_mut_ptr(), ci[0]);
+        _mm512_storeu_ps(acc_i.as_mut_ptr().add(16), ci[1]);
     }
 }
 
@@ -492,33 +497,36 @@ struct Avx2Tile;
 impl Tile<4, 16> for Avx2Tile {
     #[inline(always)]
     fn tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [[f32; 16]; 4]) {
-        use std::arch::x86_64::*;
         assert!(a.len() >= kc * 4 && b.len() >= kc * 16);
-        // SAFETY: only reached from `run_avx2` (AVX2 and FMA present); every
-        // read is within the lengths checked above.
-        unsafe {
-            let mut c = [[_mm256_setzero_ps(); 2]; 4];
-            for (ci, acc_i) in c.iter_mut().zip(acc.iter()) {
-                ci[0] = _mm256_loadu_ps(acc_i.as_ptr());
-                ci[1] = _mm256_loadu_ps(acc_i.as_ptr().add(8));
-            }
-            let (mut pa, mut pb) = (a.as_ptr(), b.as_ptr());
-            for _ in 0..kc {
-                let b0 = _mm256_loadu_ps(pb);
-                let b1 = _mm256_loadu_ps(pb.add(8));
-                for (i, ci) in c.iter_mut().enumerate() {
-                    let w = _mm256_set1_ps(*pa.add(i));
-                    ci[0] = _mm256_fmadd_ps(w, b0, ci[0]);
-                    ci[1] = _mm256_fmadd_ps(w, b1, ci[1]);
-                }
-                pa = pa.add(4);
-                pb = pb.add(16);
-            }
-            for (ci, acc_i) in c.iter().zip(acc.iter_mut()) {
-                _mm256_storeu_ps(acc_i.as_mut_ptr(), ci[0]);
-                _mm256_storeu_ps(acc_i.as_mut_ptr().add(8), ci[1]);
-            }
+        // SAFETY: only reached from `run_avx2` (AVX2 and FMA present); the
+        // lengths are checked above.
+        unsafe { tile_avx2(kc, a.as_ptr(), b.as_ptr(), acc) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2(kc: usize, mut pa: *const f32, mut pb: *const f32, acc: &mut [[f32; 16]; 4]) {
+    use std::arch::x86_64::*;
+    let mut c = [[_mm256_setzero_ps(); 2]; 4];
+    for (ci, acc_i) in c.iter_mut().zip(acc.iter()) {
+        ci[0] = _mm256_loadu_ps(acc_i.as_ptr());
+        ci[1] = _mm256_loadu_ps(acc_i.as_ptr().add(8));
+    }
+    for _ in 0..kc {
+        let b0 = _mm256_loadu_ps(pb);
+        let b1 = _mm256_loadu_ps(pb.add(8));
+        for (i, ci) in c.iter_mut().enumerate() {
+            let w = _mm256_set1_ps(*pa.add(i));
+            ci[0] = _mm256_fmadd_ps(w, b0, ci[0]);
+            ci[1] = _mm256_fmadd_ps(w, b1, ci[1]);
         }
+        pa = pa.add(4);
+        pb = pb.add(16);
+    }
+    for (ci, acc_i) in c.iter().zip(acc.iter_mut()) {
+        _mm256_storeu_ps(acc_i.as_mut_ptr(), ci[0]);
+        _mm256_storeu_ps(acc_i.as_mut_ptr().add(8), ci[1]);
     }
 }
 

@@ -83,7 +83,11 @@ mod tests {
                     attention: 3
                 }
             );
-            let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0f32, f32::max);
             let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
             assert!(
                 worst < 1e-4 * scale.max(1.0),
@@ -110,10 +114,19 @@ mod tests {
         );
         let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
         let mean = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).sum::<f32>() / a.len() as f32;
-        assert!(mean < 0.01 * scale, "mean |Δ logit| {mean} (logits up to {scale})");
+        assert!(
+            mean < 0.01 * scale,
+            "mean |Δ logit| {mean} (logits up to {scale})"
+        );
         let (k, n) = (ours.metadata.spec.classes, ours.metadata.spec.input_size);
-        let label = |l: &[f32], p: usize| (0..k).max_by(|&i, &j| l[i * n * n + p].total_cmp(&l[j * n * n + p]));
+        let label = |l: &[f32], p: usize| {
+            (0..k).max_by(|&i, &j| l[i * n * n + p].total_cmp(&l[j * n * n + p]))
+        };
         let same = (0..n * n).filter(|&p| label(&a, p) == label(&b, p)).count();
-        assert!(same as f64 > 0.995 * (n * n) as f64, "{same} of {} labels agree", n * n);
+        assert!(
+            same as f64 > 0.995 * (n * n) as f64,
+            "{same} of {} labels agree",
+            n * n
+        );
     }
 }

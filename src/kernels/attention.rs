@@ -17,7 +17,7 @@
 //! assert!(out.iter().all(|x| (1.0..=6.0).contains(x)));
 //! ```
 
-use super::exp::{exp, exp_shifted_sum, max};
+use super::exp::{exp, max, sum};
 
 /// Query rows per tile.
 pub const BLOCK_Q: usize = 64;
@@ -31,6 +31,59 @@ pub struct Scratch {
     acc: Vec<f32>,
     max: Vec<f32>,
     sum: Vec<f32>,
+}
+
+/// The online-softmax update of one tile's `bq × bk` scores: new row
+/// maxima, scores → exponentials, running sums, and the accumulated output
+/// rescaled to the new maxima. Compiled for AVX-512 and AVX2 + FMA too,
+/// chosen at run time, so that the exponentials and reductions run as
+/// wide as the CPU allows.
+fn softmax_step(s: &mut Scratch, bq: usize, bk: usize, d: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the features the function is compiled for.
+            return unsafe { softmax_step_avx512(s, bq, bk, d) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { softmax_step_avx2(s, bq, bk, d) };
+        }
+    }
+    softmax_step_portable(s, bq, bk, d)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn softmax_step_avx512(s: &mut Scratch, bq: usize, bk: usize, d: usize) {
+    softmax_step_portable(s, bq, bk, d)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_step_avx2(s: &mut Scratch, bq: usize, bk: usize, d: usize) {
+    softmax_step_portable(s, bq, bk, d)
+}
+
+#[inline(always)]
+fn softmax_step_portable(s: &mut Scratch, bq: usize, bk: usize, d: usize) {
+    for i in 0..bq {
+        let row = &mut s.scores[i * bk..(i + 1) * bk];
+        let m = s.max[i].max(max(row));
+        // Rescale what was accumulated under the old maximum.
+        let alpha = exp(s.max[i] - m);
+        for x in row.iter_mut() {
+            *x = exp(*x - m);
+        }
+        s.sum[i] = s.sum[i] * alpha + sum(row);
+        s.max[i] = m;
+        if alpha != 1.0 {
+            s.acc[i * d..(i + 1) * d]
+                .iter_mut()
+                .for_each(|a| *a *= alpha);
+        }
+    }
 }
 
 /// One head: `q` is `tq × d`, `k` and `v` are `tk × d`, `out` is `tq × d`,
@@ -78,20 +131,7 @@ pub fn attend(
                     1,
                 );
             }
-            for i in 0..bq {
-                let row = &mut s.scores[i * bk..(i + 1) * bk];
-                let tile_max = max(row);
-                let m = s.max[i].max(tile_max);
-                // Rescale what was accumulated under the old maximum.
-                let alpha = exp(s.max[i] - m);
-                s.sum[i] = s.sum[i] * alpha + exp_shifted_sum(row, m);
-                s.max[i] = m;
-                if alpha != 1.0 {
-                    s.acc[i * d..(i + 1) * d]
-                        .iter_mut()
-                        .for_each(|a| *a *= alpha);
-                }
-            }
+            softmax_step(s, bq, bk, d);
             // acc[bq × d] += p[bq × bk] · v[k0..][bk × d]
             unsafe {
                 matrixmultiply::sgemm(

@@ -360,7 +360,8 @@ impl QConv {
     }
 }
 
-fn vnni_available() -> bool {
+/// True when this CPU runs the VNNI path (AVX-512 F, BW and VNNI).
+pub fn vnni_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")

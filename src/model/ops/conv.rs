@@ -12,7 +12,7 @@ use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::math::Max;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-use crate::kernels::conv::{ConvShape, PackedConv};
+use crate::kernels::conv::{ConvShape, Isa, PackedConv};
 
 /// An f32 NCHW convolution with packed weights, optionally followed by ReLU.
 #[derive(Clone, Debug)]
@@ -177,10 +177,14 @@ pub(super) fn is_relu(model: &TypedModel, node: &TypedNode) -> bool {
         })
 }
 
-/// Replaces every f32 `Conv` of the decluttered `model` that [`PackedConv`]
-/// runs by a [`PackedConvOp`], folding a ReLU that is the convolution's only
-/// consumer; returns how many it replaced.
+/// Replaces every f32 `Conv` of `model` that [`PackedConv`] runs by a
+/// [`PackedConvOp`], folding a ReLU that is the convolution's only consumer;
+/// returns how many it replaced (none on CPUs without AVX2 + FMA or AVX-512).
 pub fn use_packed_conv(model: &mut TypedModel) -> TractResult<usize> {
+    // Without an x86 SIMD kernel of ours, tract's (NEON on ARM) is the faster choice.
+    if Isa::detect() == Isa::Portable {
+        return Ok(0);
+    }
     let mut replaced = 0;
     for id in model.eval_order()? {
         let node = model.node(id);

@@ -8,6 +8,10 @@
 //!   `Pad` and GEMM nodes;
 //! - [`QConvOp`] for the int8 `QuantizeLinear → QLinearConv →
 //!   DequantizeLinear (+ ReLU)` chain, at the same point.
+//!
+//! The convolutions are swapped where our kernels have a SIMD path (AVX2 +
+//! FMA or AVX-512 for f32, AVX-512 VNNI for int8); elsewhere, ARM included,
+//! tract's own kernels run. `SegModel::own_kernels` counts the swaps.
 
 mod attention;
 mod conv;
@@ -35,6 +39,8 @@ pub(crate) fn constant(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tenso
 
 #[cfg(test)]
 mod tests {
+    use crate::kernels::conv::Isa;
+    use crate::kernels::qconv::vnni_available;
     use crate::model::{LoadedModel, ModelSource, OwnKernels, Precision, SegModel};
 
     /// A real-looking slice: a disc of textured tissue in air.
@@ -75,10 +81,11 @@ mod tests {
     fn own_kernels_match_tract_on_the_fp32_demo_model() {
         for threads in [1, 2] {
             let (ours, a, b) = both(Precision::Fp32, threads);
+            let simd = Isa::detect() != Isa::Portable;
             assert_eq!(
                 ours.own_kernels,
                 OwnKernels {
-                    conv: 17,
+                    conv: if simd { 17 } else { 0 },
                     qconv: 0,
                     attention: 3
                 }
@@ -104,11 +111,12 @@ mod tests {
     #[test]
     fn own_kernels_match_tract_on_the_int8_demo_model() {
         let (ours, a, b) = both(Precision::Int8, 2);
+        let (simd, vnni) = (Isa::detect() != Isa::Portable, vnni_available());
         assert_eq!(
             ours.own_kernels,
             OwnKernels {
-                conv: 2,
-                qconv: 15,
+                conv: if simd { 2 } else { 0 },
+                qconv: if vnni { 15 } else { 0 },
                 attention: 3
             }
         );

@@ -16,7 +16,7 @@ use tract_onnx::tract_core::ops::quant::{DequantizeLinearF32, QuantizeLinearU8};
 
 use super::conv::is_relu;
 use crate::kernels::conv::ConvShape;
-use crate::kernels::qconv::{QConv, Quant};
+use crate::kernels::qconv::{vnni_available, QConv, Quant};
 
 /// A quantised convolution, f32 in and out, optionally followed by ReLU.
 #[derive(Clone, Debug)]
@@ -217,9 +217,15 @@ fn chain(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, QConv, 
     Ok(Some((quantiser.inputs[0], conv, relu.is_some(), last)))
 }
 
-/// Replaces every quantised convolution chain of the decluttered `model`
-/// that [`QConv`] runs by a [`QConvOp`]; returns how many it replaced.
+/// Replaces every quantised convolution chain of `model` that [`QConv`]
+/// runs by a [`QConvOp`]; returns how many it replaced (none on CPUs
+/// without AVX-512 VNNI).
 pub fn use_qconv(model: &mut TypedModel) -> TractResult<usize> {
+    // The portable integer path is exact but not measured to beat tract's
+    // (which has NEON and AVX2 kernels): ours runs where VNNI is.
+    if !vnni_available() {
+        return Ok(0);
+    }
     let mut replaced = 0;
     for id in model.eval_order()? {
         let Some((input, conv, relu, last)) = chain(model, id)? else {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::model::SegModel;
+use crate::model::{OwnKernels, SegModel};
 
 /// Latency distribution of repeated batches.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +25,8 @@ pub struct BenchReport {
     /// Peak resident memory of the process (Linux `VmHWM`), when known.
     pub peak_rss_mb: Option<f64>,
     pub cpu: String,
+    /// Nodes of the plan that ran our kernels instead of tract's.
+    pub own_kernels: OwnKernels,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +92,7 @@ pub fn bench(
         ms_per_slice: p,
         peak_rss_mb: peak_rss_mb(),
         cpu: cpu_name(),
+        own_kernels: model.own_kernels,
     })
 }
 

@@ -91,6 +91,13 @@ fn profile_accounts_for_every_node_and_uses_our_attention() {
         .expect("TiledAttention in the plan");
     assert_eq!(attn["nodes"], 3);
     assert!(ops.iter().all(|o| o["op"] != "FlashSDPA"));
+    assert_eq!(r["own_kernels"]["attention"], 3);
+    // Its 17 convolutions run as ours where the CPU has AVX2 + FMA or AVX-512.
+    let convs = ops.iter().find(|o| o["op"] == "PackedConv");
+    assert_eq!(
+        convs.map(|c| c["nodes"].clone()),
+        (r["own_kernels"]["conv"] != 0).then(|| 17.into())
+    );
     let o = utx(&[
         "bench",
         "--threads",
@@ -103,8 +110,13 @@ fn profile_accounts_for_every_node_and_uses_our_attention() {
         "--tract-kernels-only",
     ]);
     let text = String::from_utf8_lossy(&o.stdout);
+    let profiled = |op: &str| text.lines().any(|l| l.trim_start().starts_with(op));
     assert!(
-        text.contains("FlashSDPA") && !text.contains("TiledAttention"),
+        profiled("FlashSDPA") && !profiled("TiledAttention") && !profiled("PackedConv"),
+        "{text}"
+    );
+    assert!(
+        text.contains("our kernels: 0 f32 conv (PackedConv), 0 int8 conv (QConv), 0 attention"),
         "{text}"
     );
 }

@@ -174,7 +174,7 @@ impl LoadedModel {
 }
 
 /// How many nodes of a plan run our kernels ([`ops`]) instead of tract's.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OwnKernels {
     /// f32 convolutions ([`ops::PackedConvOp`]).
     pub conv: usize,

@@ -77,6 +77,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         Some(mb) => println!("peak RSS {mb:.1} MB"),
         None => println!("peak RSS: not available on this OS"),
     }
+    let own = &r.own_kernels;
+    println!(
+        "our kernels: {} f32 conv (PackedConv), {} int8 conv (QConv), {} attention (TiledAttention)",
+        own.conv, own.qconv, own.attention
+    );
     let mut json = serde_json::to_value(&r)?;
     if a.profile {
         let (ops, nodes) = model.profile(&input, a.iterations.min(10), 15)?;

@@ -149,6 +149,7 @@ impl LoadedModel {
                 if own_kernels {
                     swapped.conv = ops::use_packed_conv(&mut typed)?;
                     swapped.qconv = ops::use_qconv(&mut typed)?;
+                    swapped.pool = ops::use_max_pool_2x2(&mut typed)?;
                 }
                 typed.into_optimized()
             })
@@ -182,6 +183,8 @@ pub struct OwnKernels {
     pub qconv: usize,
     /// Attention blocks ([`ops::TiledAttention`]).
     pub attention: usize,
+    /// 2 × 2 max pools ([`ops::MaxPool2x2`]).
+    pub pool: usize,
 }
 
 /// A model ready to run: logits for a batch of model-grid slices.

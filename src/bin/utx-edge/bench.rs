@@ -79,8 +79,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     let own = &r.own_kernels;
     println!(
-        "our kernels: {} f32 conv (PackedConv), {} int8 conv (QConv), {} attention (TiledAttention)",
-        own.conv, own.qconv, own.attention
+        "our kernels: {} f32 conv (PackedConv), {} int8 conv (QConv), {} attention (TiledAttention), {} max pool (MaxPool2x2)",
+        own.conv, own.qconv, own.attention, own.pool
     );
     let mut json = serde_json::to_value(&r)?;
     if a.profile {

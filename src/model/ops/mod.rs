@@ -7,7 +7,8 @@
 //!   einsums and downsamplings, and before tract lowers the rest to im2col,
 //!   `Pad` and GEMM nodes;
 //! - [`QConvOp`] for the int8 `QuantizeLinear → QLinearConv →
-//!   DequantizeLinear (+ ReLU)` chain, at the same point.
+//!   DequantizeLinear (+ ReLU)` chain, at the same point;
+//! - [`MaxPool2x2`] for the 2 × 2 stride-2 `MaxPool`, at the same point.
 //!
 //! The convolutions are swapped where our kernels have a SIMD path (AVX2 +
 //! FMA or AVX-512 for f32, AVX-512 VNNI for int8); elsewhere, ARM included,
@@ -15,10 +16,12 @@
 
 mod attention;
 mod conv;
+mod pool;
 mod qconv;
 
 pub use attention::{use_tiled_attention, TiledAttention};
 pub use conv::{use_packed_conv, PackedConvOp};
+pub use pool::{use_max_pool_2x2, MaxPool2x2};
 pub use qconv::{use_qconv, QConvOp};
 
 use tract_onnx::prelude::*;
@@ -87,7 +90,8 @@ mod tests {
                 OwnKernels {
                     conv: if simd { 17 } else { 0 },
                     qconv: 0,
-                    attention: 3
+                    attention: 3,
+                    pool: 2
                 }
             );
             let worst = a
@@ -117,7 +121,8 @@ mod tests {
             OwnKernels {
                 conv: if simd { 2 } else { 0 },
                 qconv: if vnni { 15 } else { 0 },
-                attention: 3
+                attention: 3,
+                pool: 2
             }
         );
         let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));

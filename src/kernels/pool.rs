@@ -20,7 +20,7 @@ pub fn max_pool_2x2(
 ) {
     let (oh, ow) = (h / 2, w / 2);
     assert!(
-        h * w > 0 && x.len() % (h * w) == 0 && y.len() == x.len() / (h * w) * oh * ow,
+        h * w > 0 && x.len().is_multiple_of(h * w) && y.len() == x.len() / (h * w) * oh * ow,
         "max pool buffers ({} in, {} out) do not match {h} × {w}",
         x.len(),
         y.len()

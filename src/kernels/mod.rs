@@ -7,3 +7,4 @@ pub mod conv;
 pub mod exp;
 pub mod pool;
 pub mod qconv;
+pub mod upconv;

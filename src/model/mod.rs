@@ -150,6 +150,7 @@ impl LoadedModel {
                     swapped.conv = ops::use_packed_conv(&mut typed)?;
                     swapped.qconv = ops::use_qconv(&mut typed)?;
                     swapped.pool = ops::use_max_pool_2x2(&mut typed)?;
+                    swapped.up_conv = ops::use_up_conv(&mut typed)?;
                 }
                 typed.into_optimized()
             })
@@ -185,6 +186,8 @@ pub struct OwnKernels {
     pub attention: usize,
     /// 2 × 2 max pools ([`ops::MaxPool2x2`]).
     pub pool: usize,
+    /// 2 × 2 stride-2 transposed convolutions ([`ops::UpConvOp`]).
+    pub up_conv: usize,
 }
 
 /// A model ready to run: logits for a batch of model-grid slices.

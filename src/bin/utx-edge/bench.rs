@@ -79,12 +79,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     let own = &r.own_kernels;
     println!(
-        "our kernels: {} f32 conv (PackedConv), {} int8 conv (QConv), {} attention (TiledAttention), {} max pool (MaxPool2x2)",
-        own.conv, own.qconv, own.attention, own.pool
+        "our kernels: {} f32 conv (PackedConv), {} int8 conv (QConv), {} attention (TiledAttention), \
+         {} max pool (MaxPool2x2), {} transposed conv (UpConv2x2)",
+        own.conv, own.qconv, own.attention, own.pool, own.up_conv
     );
     let mut json = serde_json::to_value(&r)?;
     if a.profile {
-        let (ops, nodes) = model.profile(&input, a.iterations.min(10), 15)?;
+        // Every node in the JSON, the slowest 15 on screen.
+        let (ops, nodes) = model.profile(&input, a.iterations.min(10), usize::MAX)?;
         let total: f64 = ops.iter().map(|o| o.ms).sum();
         println!("profile (ms per batch of {batch}, node by node; total {total:.2} ms):");
         for o in &ops {
@@ -97,7 +99,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             );
         }
         println!("slowest nodes:");
-        for n in &nodes {
+        for n in nodes.iter().take(15) {
             println!("  {:<40} {:<20} {:>9.2} ms", n.node, n.op, n.ms);
         }
         json["profile"] = serde_json::json!({ "ops": ops, "slowest_nodes": nodes });

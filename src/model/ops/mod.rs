@@ -8,7 +8,8 @@
 //!   `Pad` and GEMM nodes;
 //! - [`QConvOp`] for the int8 `QuantizeLinear → QLinearConv →
 //!   DequantizeLinear (+ ReLU)` chain, at the same point;
-//! - [`MaxPool2x2`] for the 2 × 2 stride-2 `MaxPool`, at the same point.
+//! - [`MaxPool2x2`] for the 2 × 2 stride-2 `MaxPool`, and [`UpConvOp`]
+//!   for the 2 × 2 stride-2 `ConvTranspose`, at the same point.
 //!
 //! The convolutions are swapped where our kernels have a SIMD path (AVX2 +
 //! FMA or AVX-512 for f32, AVX-512 VNNI for int8); elsewhere, ARM included,
@@ -18,26 +19,35 @@ mod attention;
 mod conv;
 mod pool;
 mod qconv;
+mod upconv;
 
 pub use attention::{use_tiled_attention, TiledAttention};
 pub use conv::{use_packed_conv, PackedConvOp};
 pub use pool::{use_max_pool_2x2, MaxPool2x2};
 pub use qconv::{use_qconv, QConvOp};
+pub use upconv::{use_up_conv, UpConvOp};
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::cast::Cast;
 
-/// The value of `outlet` when it is a constant, looking through the `Cast`
-/// nodes tract puts after ONNX initialisers before decluttering.
+/// The value of `outlet` when it is a constant: a `Const`, or an operator
+/// whose inputs all are (the `Cast`, `Reshape` and `MoveAxis` nodes tract
+/// puts after ONNX initialisers before decluttering), evaluated here.
 pub(crate) fn constant(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
     let fact = model.outlet_fact(outlet).ok()?;
     if let Some(k) = &fact.konst {
         return Some(k.clone());
     }
     let node = model.node(outlet.node);
-    let cast = node.op_as::<Cast>()?;
-    let k = constant(model, *node.inputs.first()?)?;
-    Some(k.cast_to_dt(cast.to).ok()?.into_owned().into_arc_tensor())
+    if node.inputs.is_empty() || node.op.as_op().name() == "Source" {
+        return None;
+    }
+    let inputs = node
+        .inputs
+        .iter()
+        .map(|i| constant(model, *i).map(|k| k.into_tvalue()))
+        .collect::<Option<TVec<TValue>>>()?;
+    let outputs = node.op.eval_out_of_plan(inputs).ok()??;
+    Some(outputs.get(outlet.slot)?.clone().into_arc_tensor())
 }
 
 #[cfg(test)]
@@ -91,7 +101,8 @@ mod tests {
                     conv: if simd { 17 } else { 0 },
                     qconv: 0,
                     attention: 3,
-                    pool: 2
+                    pool: 2,
+                    up_conv: if simd { 2 } else { 0 },
                 }
             );
             let worst = a
@@ -122,7 +133,8 @@ mod tests {
                 conv: if simd { 2 } else { 0 },
                 qconv: if vnni { 15 } else { 0 },
                 attention: 3,
-                pool: 2
+                pool: 2,
+                up_conv: if simd { 2 } else { 0 },
             }
         );
         let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));

@@ -9,6 +9,12 @@
 //! it. Memory is therefore bounded by `KC × NR` floats per thread whatever the
 //! image size, where tract's im2col materialises `K × pixels` (BENCHMARKS.md).
 //!
+//! Panels away from the image border are not even gathered: the
+//! micro-kernel reads each tap's `NR` inputs where they lie in the image,
+//! through a table of offsets (an indirect GEMM, as XNNPACK does). Copying
+//! them first cost 30–50 % of the time of a 3 × 3 layer with 32–64 output
+//! channels (BENCHMARKS.md).
+//!
 //! The micro-kernel is written with intrinsics for AVX-512 and AVX2 + FMA,
 //! chosen at run time, and in plain Rust for other targets.
 //!
@@ -145,9 +151,17 @@ impl OutPtr {
     }
 }
 
+/// Per-thread buffers, reused across calls.
+#[derive(Default)]
+struct Scratch {
+    /// One gathered `KC × NR` panel (border panels).
+    panel: Vec<f32>,
+    /// Where each tap's run of `NR` inputs starts in the image (inner panels).
+    rows: Vec<usize>,
+}
+
 thread_local! {
-    /// One gathered `KC × NR` panel per thread, reused across calls.
-    static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 impl PackedConv {
@@ -220,7 +234,7 @@ impl PackedConv {
             let x = &input[n * in_len..(n + 1) * in_len];
             // SAFETY: image n's output plane; this task writes pixels first..last only.
             let y = unsafe { out.get().add(n * out_len) };
-            PANEL.with(|p| self.run_pixels(x, y, first..last, relu, &mut p.borrow_mut()));
+            SCRATCH.with(|p| self.run_pixels(x, y, first..last, relu, &mut p.borrow_mut()));
         };
         let tasks = images * tasks_per_image;
         match pool {
@@ -238,16 +252,16 @@ impl PackedConv {
         y: *mut f32,
         pixels: std::ops::Range<usize>,
         relu: bool,
-        panel: &mut Vec<f32>,
+        scratch: &mut Scratch,
     ) {
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Isa::Avx512` is only chosen when the CPU has AVX-512F.
-            Isa::Avx512 => unsafe { self.run_avx512(x, y, pixels, relu, panel) },
+            Isa::Avx512 => unsafe { self.run_avx512(x, y, pixels, relu, scratch) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Isa::Avx2Fma` is only chosen when the CPU has AVX2 and FMA.
-            Isa::Avx2Fma => unsafe { self.run_avx2(x, y, pixels, relu, panel) },
-            _ => self.run_generic::<4, 16, PortableTile>(x, y, pixels, relu, panel),
+            Isa::Avx2Fma => unsafe { self.run_avx2(x, y, pixels, relu, scratch) },
+            _ => self.run_generic::<4, 16, PortableTile>(x, y, pixels, relu, scratch),
         }
     }
 
@@ -259,9 +273,9 @@ impl PackedConv {
         y: *mut f32,
         pixels: std::ops::Range<usize>,
         relu: bool,
-        panel: &mut Vec<f32>,
+        scratch: &mut Scratch,
     ) {
-        self.run_generic::<8, 32, Avx512Tile>(x, y, pixels, relu, panel)
+        self.run_generic::<8, 32, Avx512Tile>(x, y, pixels, relu, scratch)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -272,9 +286,9 @@ impl PackedConv {
         y: *mut f32,
         pixels: std::ops::Range<usize>,
         relu: bool,
-        panel: &mut Vec<f32>,
+        scratch: &mut Scratch,
     ) {
-        self.run_generic::<4, 16, Avx2Tile>(x, y, pixels, relu, panel)
+        self.run_generic::<4, 16, Avx2Tile>(x, y, pixels, relu, scratch)
     }
 
     /// Output pixels `pixels` of one image, all channels, written through `y`.
@@ -285,20 +299,35 @@ impl PackedConv {
         y: *mut f32,
         pixels: std::ops::Range<usize>,
         relu: bool,
-        panel: &mut Vec<f32>,
+        scratch: &mut Scratch,
     ) {
         let s = &self.shape;
         let (k, npix) = (s.k(), s.pixels());
-        panel.resize(KC * NR, 0.0);
+        scratch.panel.resize(KC * NR, 0.0);
+        scratch.rows.resize(KC, 0);
         // K in equal blocks of at most KC taps (288 = 2 × 144, not 256 + 32).
         let kc_max = k.div_ceil(k.div_ceil(KC));
         let mut p0 = pixels.start;
         while p0 < pixels.end {
             let cols = NR.min(pixels.end - p0);
+            let inner = inner_panel(s, p0, cols, NR);
             let mut k0 = 0;
             while k0 < k {
                 let kc = kc_max.min(k - k0);
-                gather::<f32, NR>(s, x, p0, cols, k0, kc, panel, 0.0);
+                // Inner panels read their taps where they lie in the image
+                // (an indirection per tap, no copy); border panels gather
+                // them with the padding zeros into the panel buffer.
+                match inner {
+                    Some((oy, ox)) => {
+                        tap_offsets(s, oy, ox, k0, &mut scratch.rows[..kc]);
+                        // Offsets grow with the tap: the last one bounds them all.
+                        assert!(
+                            scratch.rows[kc - 1] + NR <= x.len(),
+                            "conv tap outside {s:?}"
+                        );
+                    }
+                    None => gather::<f32, NR>(s, x, p0, cols, k0, kc, &mut scratch.panel, 0.0),
+                }
                 let (first, last) = (k0 == 0, k0 + kc == k);
                 for blk in 0..s.cout.div_ceil(MR) {
                     let rows = MR.min(s.cout - blk * MR);
@@ -316,7 +345,11 @@ impl PackedConv {
                         }
                     }
                     let a = &self.a[(blk * k + k0) * MR..(blk * k + k0 + kc) * MR];
-                    T::tile(kc, a, &panel[..kc * NR], &mut acc);
+                    match inner {
+                        // SAFETY: every offset is checked above.
+                        Some(_) => unsafe { T::tile_rows(kc, a, x, &scratch.rows[..kc], &mut acc) },
+                        None => T::tile(kc, a, &scratch.panel[..kc * NR], &mut acc),
+                    }
                     for (r, acc_r) in acc.iter().enumerate().take(rows) {
                         let dst = row(r);
                         if relu && last {
@@ -331,6 +364,42 @@ impl PackedConv {
                 k0 += kc;
             }
             p0 += cols;
+        }
+    }
+}
+
+/// The output row and column of the panel at `p0` when it is a full panel
+/// on one output row whose every tap reads `nr` inputs inside the image
+/// (stride 1, away from the padding).
+#[inline(always)]
+fn inner_panel(s: &ConvShape, p0: usize, cols: usize, nr: usize) -> Option<(usize, usize)> {
+    let (oy, ox) = (p0 / s.ow, p0 % s.ow);
+    let reach = s.kernel - 1;
+    (s.stride == 1
+        && cols == nr
+        && ox + nr <= s.ow
+        && oy >= s.pad
+        && oy + reach < s.h + s.pad
+        && ox >= s.pad
+        && ox + nr + reach <= s.w + s.pad)
+        .then_some((oy, ox))
+}
+
+/// For an inner panel at (`oy`, `ox`): where tap `k0 + i`'s run of inputs
+/// starts in the image, for each `i`.
+#[inline(always)]
+fn tap_offsets(s: &ConvShape, oy: usize, ox: usize, k0: usize, offsets: &mut [usize]) {
+    let taps = s.kernel * s.kernel;
+    let (mut ci, t) = (k0 / taps, k0 % taps);
+    let (mut ky, mut kx) = (t / s.kernel, t % s.kernel);
+    for o in offsets.iter_mut() {
+        *o = (ci * s.h + oy + ky - s.pad) * s.w + ox + kx - s.pad;
+        kx += 1;
+        if kx == s.kernel {
+            (kx, ky) = (0, ky + 1);
+            if ky == s.kernel {
+                (ky, ci) = (0, ci + 1);
+            }
         }
     }
 }
@@ -427,6 +496,13 @@ fn gather_row<T: Copy, const NR: usize>(
 /// The micro-kernel: `acc += a · b` over `kc` taps, `a` `[kc][MR]`, `b` `[kc][NR]`.
 trait Tile<const MR: usize, const NR: usize> {
     fn tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [[f32; NR]; MR]);
+
+    /// The same with `b`'s rows read in place: row `i` is `x[rows[i]..][..NR]`.
+    ///
+    /// # Safety
+    /// `rows[..kc]` all satisfy `rows[i] + NR <= x.len()` (checked once per
+    /// block by the caller, not per micro-tile).
+    unsafe fn tile_rows(kc: usize, a: &[f32], x: &[f32], rows: &[usize], acc: &mut [[f32; NR]; MR]);
 }
 
 /// Plain Rust, for targets without a kernel of their own.
@@ -436,6 +512,24 @@ impl<const MR: usize, const NR: usize> Tile<MR, NR> for PortableTile {
     #[inline(always)]
     fn tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [[f32; NR]; MR]) {
         for (a, b) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
+            for i in 0..MR {
+                for j in 0..NR {
+                    acc[i][j] += a[i] * b[j];
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn tile_rows(
+        kc: usize,
+        a: &[f32],
+        x: &[f32],
+        rows: &[usize],
+        acc: &mut [[f32; NR]; MR],
+    ) {
+        for (a, &r) in a.chunks_exact(MR).zip(rows).take(kc) {
+            let b = &x[r..r + NR];
             for i in 0..MR {
                 for j in 0..NR {
                     acc[i][j] += a[i] * b[j];
@@ -457,7 +551,22 @@ impl Tile<8, 32> for Avx512Tile {
         assert!(a.len() >= kc * 8 && b.len() >= kc * 32);
         // SAFETY: only reached from `run_avx512` (AVX-512F present); the
         // lengths are checked above.
-        unsafe { tile_avx512(kc, a.as_ptr(), b.as_ptr(), acc) }
+        unsafe { tile_avx512(kc, a.as_ptr(), |k| b.as_ptr().add(32 * k), acc) }
+    }
+
+    #[inline(always)]
+    unsafe fn tile_rows(kc: usize, a: &[f32], x: &[f32], rows: &[usize], acc: &mut [[f32; 32]; 8]) {
+        assert!(a.len() >= kc * 8 && rows.len() >= kc);
+        // SAFETY: as above, and every row's 32 values are inside `x` (the
+        // caller's contract).
+        unsafe {
+            tile_avx512(
+                kc,
+                a.as_ptr(),
+                |k| x.as_ptr().add(*rows.get_unchecked(k)),
+                acc,
+            )
+        }
     }
 }
 
@@ -465,14 +574,20 @@ impl Tile<8, 32> for Avx512Tile {
 /// inline into it and the 16 accumulators live in registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_avx512(kc: usize, mut pa: *const f32, mut pb: *const f32, acc: &mut [[f32; 32]; 8]) {
+unsafe fn tile_avx512(
+    kc: usize,
+    mut pa: *const f32,
+    b_row: impl Fn(usize) -> *const f32,
+    acc: &mut [[f32; 32]; 8],
+) {
     use std::arch::x86_64::*;
     let mut c = [[_mm512_setzero_ps(); 2]; 8];
     for (ci, acc_i) in c.iter_mut().zip(acc.iter()) {
         ci[0] = _mm512_loadu_ps(acc_i.as_ptr());
         ci[1] = _mm512_loadu_ps(acc_i.as_ptr().add(16));
     }
-    for _ in 0..kc {
+    for k in 0..kc {
+        let pb = b_row(k);
         let b0 = _mm512_loadu_ps(pb);
         let b1 = _mm512_loadu_ps(pb.add(16));
         for (i, ci) in c.iter_mut().enumerate() {
@@ -481,7 +596,6 @@ unsafe fn tile_avx512(kc: usize, mut pa: *const f32, mut pb: *const f32, acc: &m
             ci[1] = _mm512_fmadd_ps(w, b1, ci[1]);
         }
         pa = pa.add(8);
-        pb = pb.add(32);
     }
     for (ci, acc_i) in c.iter().zip(acc.iter_mut()) {
         _mm512_storeu_ps(acc_i.as_mut_ptr(), ci[0]);
@@ -500,20 +614,41 @@ impl Tile<4, 16> for Avx2Tile {
         assert!(a.len() >= kc * 4 && b.len() >= kc * 16);
         // SAFETY: only reached from `run_avx2` (AVX2 and FMA present); the
         // lengths are checked above.
-        unsafe { tile_avx2(kc, a.as_ptr(), b.as_ptr(), acc) }
+        unsafe { tile_avx2(kc, a.as_ptr(), |k| b.as_ptr().add(16 * k), acc) }
+    }
+
+    #[inline(always)]
+    unsafe fn tile_rows(kc: usize, a: &[f32], x: &[f32], rows: &[usize], acc: &mut [[f32; 16]; 4]) {
+        assert!(a.len() >= kc * 4 && rows.len() >= kc);
+        // SAFETY: as above, and every row's 16 values are inside `x` (the
+        // caller's contract).
+        unsafe {
+            tile_avx2(
+                kc,
+                a.as_ptr(),
+                |k| x.as_ptr().add(*rows.get_unchecked(k)),
+                acc,
+            )
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2(kc: usize, mut pa: *const f32, mut pb: *const f32, acc: &mut [[f32; 16]; 4]) {
+unsafe fn tile_avx2(
+    kc: usize,
+    mut pa: *const f32,
+    b_row: impl Fn(usize) -> *const f32,
+    acc: &mut [[f32; 16]; 4],
+) {
     use std::arch::x86_64::*;
     let mut c = [[_mm256_setzero_ps(); 2]; 4];
     for (ci, acc_i) in c.iter_mut().zip(acc.iter()) {
         ci[0] = _mm256_loadu_ps(acc_i.as_ptr());
         ci[1] = _mm256_loadu_ps(acc_i.as_ptr().add(8));
     }
-    for _ in 0..kc {
+    for k in 0..kc {
+        let pb = b_row(k);
         let b0 = _mm256_loadu_ps(pb);
         let b1 = _mm256_loadu_ps(pb.add(8));
         for (i, ci) in c.iter_mut().enumerate() {
@@ -522,7 +657,6 @@ unsafe fn tile_avx2(kc: usize, mut pa: *const f32, mut pb: *const f32, acc: &mut
             ci[1] = _mm256_fmadd_ps(w, b1, ci[1]);
         }
         pa = pa.add(4);
-        pb = pb.add(16);
     }
     for (ci, acc_i) in c.iter().zip(acc.iter_mut()) {
         _mm256_storeu_ps(acc_i.as_mut_ptr(), ci[0]);
@@ -604,6 +738,10 @@ mod tests {
             ConvShape::new(17, 9, 8, 40, 1, 1, 0),
             ConvShape::new(4, 6, 16, 16, 4, 4, 0),
             ConvShape::new(2, 3, 5, 5, 5, 1, 2),
+            // Wide rows: inner panels read in place, next to border panels.
+            ConvShape::new(3, 10, 5, 96, 3, 1, 1),
+            ConvShape::new(30, 9, 4, 128, 3, 1, 1),
+            ConvShape::new(2, 3, 7, 80, 5, 1, 2),
         ];
         for (i, s) in shapes.iter().enumerate() {
             let x = values(2 * s.cin * s.h * s.w, i as u32 + 1);

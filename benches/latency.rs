@@ -1,7 +1,7 @@
 //! Per-slice latency of the shipped demo models on a real slice: fp32 and
-//! int8 at batch 1 and 4 on 1 and 2 threads, fp16 at batch 1 (natively on
-//! CPUs with fp16 arithmetic, emulated elsewhere: one configuration only,
-//! it is ~50× slower), and whole-volume throughput of the streaming pipeline
+//! int8 at batch 1 and 4 on 1 and 2 threads, fp16 at batch 1 (in f16 on
+//! CPUs with native fp16 arithmetic; elsewhere the runtime computes its
+//! fp16 weights in f32), and whole-volume throughput of the streaming pipeline
 //! on the bundled sample (read → infer → write to memory).
 //! `cargo bench --bench latency`; results and the machine in BENCHMARKS.md.
 

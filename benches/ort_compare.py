@@ -13,7 +13,13 @@ threads) each engine reaches.
 
     python3 benches/ort_compare.py --threads 1 models/demo-fp32.onnx models/demo-int8.onnx
 
-Prints a Markdown table (paste into BENCHMARKS.md) and writes --json.
+The engines are measured in alternation, `--rounds` times, and each keeps its
+best round (the median of `--iterations` runs in each): on a shared machine a
+neighbour's burst then costs a round, not one engine's whole figure.
+
+Prints a Markdown table (paste into BENCHMARKS.md), the int8 / fp32 ratio of
+each engine for every model pair named `X-fp32.onnx` / `X-int8.onnx`, and
+writes --json.
 """
 import argparse, json, os, subprocess, sys, time
 
@@ -127,6 +133,9 @@ def main():
     ap.add_argument("models", nargs="+")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-tract-alone", action="store_true",
+                    help="skip tract's own plan (slow on the paper preset)")
     ap.add_argument("--exe", default="target/release/utx-edge")
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -134,9 +143,15 @@ def main():
     rows = []
     for m in a.models:
         f = flops(m)
-        ort_ms = ort_latency(m, a.threads, a.iterations)
-        tract_ms, rss = tract_latency(a.exe, m, a.threads, a.iterations)
-        plain_ms, _ = tract_latency(a.exe, m, a.threads, a.iterations, ["--tract-kernels-only"])
+        ort_ms, tract_ms, plain_ms, rss = [], [], [], None
+        for _ in range(a.rounds):
+            ort_ms.append(ort_latency(m, a.threads, a.iterations))
+            t, rss = tract_latency(a.exe, m, a.threads, a.iterations)
+            tract_ms.append(t)
+            if not a.no_tract_alone:
+                plain_ms.append(tract_latency(a.exe, m, a.threads, a.iterations, ["--tract-kernels-only"])[0])
+        ort_ms, tract_ms = min(ort_ms), min(tract_ms)
+        plain_ms = min(plain_ms) if plain_ms else float("nan")
         rows.append(dict(model=m, gflop=f / 1e9, ort_ms=ort_ms, tract_ms=tract_ms, tract_plain_ms=plain_ms,
                          ratio=tract_ms / ort_ms, tract_peak_rss_mb=rss,
                          ort_frac=f / (ort_ms / 1000) / 1e9 / peak,
@@ -148,6 +163,16 @@ def main():
         print(f"| {os.path.basename(r['model'])} | {r['gflop']:.2f} | {r['ort_ms']:.1f} | {r['tract_ms']:.1f} | "
               f"{r['tract_plain_ms']:.1f} | {r['ratio']:.2f} | {100*r['ort_frac']:.1f} | {100*r['tract_frac']:.1f} | "
               f"{r['tract_peak_rss_mb'] or 0:.0f} |")
+    by_name = {os.path.basename(r["model"]): r for r in rows}
+    pairs = [(n[:-len("-fp32.onnx")], r, by_name.get(n.replace("-fp32.onnx", "-int8.onnx")))
+             for n, r in by_name.items() if n.endswith("-fp32.onnx")]
+    pairs = [p for p in pairs if p[2]]
+    if pairs:
+        print()
+        print("| model | onnxruntime int8 / fp32 | utx-edge int8 / fp32 |")
+        print("| --- | ---: | ---: |")
+        for name, fp32, int8 in pairs:
+            print(f"| {name} | {int8['ort_ms'] / fp32['ort_ms']:.2f} | {int8['tract_ms'] / fp32['tract_ms']:.2f} |")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(dict(threads=a.threads, peak_gflops=peak, rows=rows), fh, indent=1)

@@ -212,14 +212,3 @@ fn models_without_or_with_inconsistent_metadata() {
         "{err}"
     );
 }
-
-#[test]
-fn fp16_on_a_cpu_without_native_fp16_is_refused_with_advice() {
-    if utx_edge::model::native_fp16() {
-        return;
-    }
-    let (code, err, left) = segment_fails(&shared("ct_small.nii.gz"), &["--precision", "fp16"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("fp16") && err.contains("fp32"), "{err}");
-    assert!(left.is_empty());
-}

@@ -20,6 +20,17 @@ pub use profile::{NodeTime, OpTime};
 
 use crate::input_error;
 
+/// `model` translated to f32 arithmetic when `to_f32` (an fp16 graph on a
+/// CPU without native fp16: see [`LoadedModel::fp16_arithmetic`]).
+fn in_arithmetic_precision(mut model: TypedModel, to_f32: bool) -> TractResult<TypedModel> {
+    if to_f32 {
+        let f16_to_f32 = tract_core::transform::get_transform("f16_to_f32")?
+            .context("tract's f16_to_f32 transform")?;
+        f16_to_f32.transform(&mut model)?;
+    }
+    Ok(model)
+}
+
 /// The demonstration models compiled into the binary (models/README.md).
 pub const EMBEDDED: [(Precision, &[u8]); 3] = [
     (
@@ -48,6 +59,12 @@ pub struct LoadedModel {
     pub name: String,
     pub metadata: Metadata,
     pub parameters: usize,
+    /// Whether an fp16 model computes in f16. Where the CPU has no native
+    /// fp16 arithmetic (x86) tract emulates it 40–2 000× slower than f32
+    /// (BENCHMARKS.md), so by default the graph is translated to f32 there:
+    /// the weights keep their fp16 values, the arithmetic is f32. `true`
+    /// forces f16 arithmetic (`--allow-slow-fp16`).
+    pub fp16_arithmetic: bool,
     tensors: Vec<GraphTensor>,
     model: InferenceModel,
 }
@@ -115,9 +132,15 @@ impl LoadedModel {
             name,
             metadata,
             parameters,
+            fp16_arithmetic: native_fp16(),
             tensors,
             model,
         })
+    }
+
+    /// True when an fp16 model's arithmetic runs in f32 here.
+    pub fn fp16_in_f32(&self) -> bool {
+        self.metadata.precision == Precision::Fp16 && !self.fp16_arithmetic
     }
 
     /// Optimises the graph for batches of `batch` slices on `threads` threads,
@@ -130,6 +153,7 @@ impl LoadedModel {
     /// (`false`: tract's own plan, for comparisons).
     pub fn plan_with(self, batch: usize, threads: usize, own_kernels: bool) -> Result<SegModel> {
         let n = self.metadata.spec.input_size;
+        let to_f32 = self.fp16_in_f32();
         let mut model = self.model;
         model.set_input_fact(0, f32::fact([batch, 1, n, n]).into())?;
         // tract's direct spatial convolution is slower than im2col + GEMM on
@@ -145,7 +169,7 @@ impl LoadedModel {
             .enter(|| -> TractResult<TypedModel> {
                 // Swapped before decluttering, which would turn 1 × 1 and
                 // strided convolutions into einsums and downsamplings.
-                let mut typed = model.into_typed()?;
+                let mut typed = in_arithmetic_precision(model.into_typed()?, to_f32)?;
                 if own_kernels {
                     swapped.conv = ops::use_packed_conv(&mut typed)?;
                     swapped.qconv = ops::use_qconv(&mut typed)?;

@@ -38,7 +38,9 @@ impl LoadedModel {
         model.select_outputs_by_name(names)?;
         model.set_input_fact(0, f32::fact([1, 1, n, n]).into())?;
         let plan = model
-            .into_optimized()
+            .into_typed()
+            .and_then(|m| super::in_arithmetic_precision(m, self.fp16_in_f32()))
+            .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .with_context(|| format!("{}: building the activation probe", self.name))?;
         Ok(ActivationProbe {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 use utx_edge::input_error;
-use utx_edge::model::{native_fp16, LoadedModel, ModelSource, Precision, SegModel};
+use utx_edge::model::{LoadedModel, ModelSource, Precision, SegModel};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PrecisionArg {
@@ -38,7 +38,9 @@ pub struct ModelArgs {
     /// Slices per inference batch.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
-    /// Run fp16 even on a CPU without native fp16 arithmetic (very slow).
+    /// fp16 models compute in f16 even on a CPU without native fp16
+    /// arithmetic (emulated, 40–2 000× slower); by default they compute in
+    /// f32 there, with their fp16 weights.
     #[arg(long)]
     pub allow_slow_fp16: bool,
     /// Use tract's own kernels only (no TiledAttention): for comparisons.
@@ -59,13 +61,14 @@ pub fn load_model(a: &ModelArgs) -> Result<(SegModel, usize)> {
         Some(p) => ModelSource::File(p),
         None => ModelSource::Embedded(a.precision.into()),
     };
-    let loaded = LoadedModel::load(source)?;
-    if loaded.metadata.precision == Precision::Fp16 && !native_fp16() && !a.allow_slow_fp16 {
-        return Err(input_error!(
-            "{}: this CPU has no native fp16 arithmetic, so tract would emulate it about 100× slower; \
-             use --precision fp32 or int8 (or --allow-slow-fp16 to insist)",
+    let mut loaded = LoadedModel::load(source)?;
+    loaded.fp16_arithmetic |= a.allow_slow_fp16;
+    if loaded.fp16_in_f32() {
+        eprintln!(
+            "utx-edge: note: {}: this CPU has no native fp16 arithmetic, so the fp16 weights \
+             run in f32 (--allow-slow-fp16 emulates f16 arithmetic instead)",
             loaded.name
-        ));
+        );
     }
     let t = threads(a.threads);
     Ok((loaded.plan_with(a.batch, t, !a.tract_kernels_only)?, t))

@@ -236,14 +236,7 @@ impl PackedConv {
             let y = unsafe { out.get().add(n * out_len) };
             SCRATCH.with(|p| self.run_pixels(x, y, first..last, relu, &mut p.borrow_mut()));
         };
-        let tasks = images * tasks_per_image;
-        match pool {
-            Some(pool) if tasks > 1 => pool.install(|| {
-                use rayon::prelude::*;
-                (0..tasks).into_par_iter().for_each(task)
-            }),
-            _ => (0..tasks).for_each(task),
-        }
+        super::for_each_task(pool, images * tasks_per_image, task);
     }
 
     fn run_pixels(

@@ -225,13 +225,7 @@ impl QConv {
                         self.run_pixels(q, y.get(), first..last, relu, &mut p.borrow_mut())
                     });
                 };
-                match pool {
-                    Some(pool) if tasks > 1 => pool.install(|| {
-                        use rayon::prelude::*;
-                        (0..tasks).into_par_iter().for_each(task)
-                    }),
-                    _ => (0..tasks).for_each(task),
-                }
+                super::for_each_task(pool, tasks, task);
             }
         });
     }

@@ -62,10 +62,7 @@ impl EvalOp for PackedConvOp {
         let xv = x.try_as_plain_ram()?;
         let mut output = unsafe { Tensor::uninitialized::<f32>(&[n, s.cout, s.oh, s.ow])? };
         let mut view = output.try_as_plain_ram_mut()?;
-        let pool = match tract_linalg::multithread::current_tract_executor() {
-            tract_linalg::multithread::Executor::MultiThread(pool) => Some(pool),
-            _ => None,
-        };
+        let pool = super::plan_pool();
         self.conv.run(
             xv.as_slice::<f32>()?,
             view.as_slice_mut::<f32>()?,

@@ -29,6 +29,15 @@ pub use upconv::{use_up_conv, UpConvOp};
 
 use tract_onnx::prelude::*;
 
+/// The thread pool of the plan being run, when it has one: our kernels
+/// spread their work over it as tract's own do.
+pub(crate) fn plan_pool() -> Option<Arc<rayon::ThreadPool>> {
+    match tract_linalg::multithread::current_tract_executor() {
+        tract_linalg::multithread::Executor::MultiThread(pool) => Some(pool),
+        _ => None,
+    }
+}
+
 /// The value of `outlet` when it is a constant: a `Const`, or an operator
 /// whose inputs all are (the `Cast`, `Reshape` and `MoveAxis` nodes tract
 /// puts after ONNX initialisers before decluttering), evaluated here.

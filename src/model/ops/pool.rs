@@ -32,10 +32,7 @@ impl EvalOp for MaxPool2x2 {
         let xv = x.try_as_plain_ram()?;
         let mut y = unsafe { Tensor::uninitialized::<f32>(&[n, c, h / 2, w / 2])? };
         let mut yv = y.try_as_plain_ram_mut()?;
-        let pool = match tract_linalg::multithread::current_tract_executor() {
-            tract_linalg::multithread::Executor::MultiThread(pool) => Some(pool),
-            _ => None,
-        };
+        let pool = super::plan_pool();
         max_pool_2x2(
             xv.as_slice::<f32>()?,
             yv.as_slice_mut::<f32>()?,

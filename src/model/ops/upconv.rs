@@ -50,10 +50,7 @@ impl EvalOp for UpConvOp {
         let xv = x.try_as_plain_ram()?;
         let mut y = unsafe { Tensor::uninitialized::<f32>(&[n, u.cout, 2 * u.h, 2 * u.w])? };
         let mut yv = y.try_as_plain_ram_mut()?;
-        let pool = match tract_linalg::multithread::current_tract_executor() {
-            tract_linalg::multithread::Executor::MultiThread(pool) => Some(pool),
-            _ => None,
-        };
+        let pool = super::plan_pool();
         u.run(
             xv.as_slice::<f32>()?,
             yv.as_slice_mut::<f32>()?,

@@ -12,7 +12,11 @@ pub mod upconv;
 /// Runs `task(0..tasks)`, spread over `pool`'s threads when one is given
 /// (and there is more than one task), in order on the calling thread
 /// otherwise.
-pub fn for_each_task(pool: Option<&rayon::ThreadPool>, tasks: usize, task: impl Fn(usize) + Sync + Send) {
+pub fn for_each_task(
+    pool: Option<&rayon::ThreadPool>,
+    tasks: usize,
+    task: impl Fn(usize) + Sync + Send,
+) {
     match pool {
         Some(pool) if tasks > 1 => pool.install(|| {
             use rayon::prelude::*;

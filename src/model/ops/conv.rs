@@ -14,37 +14,77 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use crate::kernels::conv::{ConvShape, Isa, PackedConv};
 
-/// An f32 NCHW convolution with packed weights, optionally followed by ReLU.
-#[derive(Clone, Debug)]
-pub struct PackedConvOp {
-    pub conv: Arc<PackedConv>,
+/// A convolution kernel of ours on f32 NCHW tensors (f32 or int8 inside).
+pub trait ConvKernel: std::fmt::Debug + Send + Sync + 'static {
+    /// The operator's name in plans and profiles.
+    const NAME: &'static str;
+    fn shape(&self) -> &ConvShape;
+    /// The instruction set it runs on, for plan listings.
+    fn path(&self) -> String;
+    fn run(&self, input: &[f32], output: &mut [f32], relu: bool, pool: Option<&rayon::ThreadPool>);
+}
+
+impl ConvKernel for PackedConv {
+    const NAME: &'static str = "PackedConv";
+
+    fn shape(&self) -> &ConvShape {
+        &self.shape
+    }
+
+    fn path(&self) -> String {
+        format!("{:?}", self.isa())
+    }
+
+    fn run(&self, input: &[f32], output: &mut [f32], relu: bool, pool: Option<&rayon::ThreadPool>) {
+        PackedConv::run(self, input, output, relu, pool)
+    }
+}
+
+/// A convolution by one of our kernels, optionally followed by ReLU: the
+/// operator both [`PackedConvOp`] and [`super::QConvOp`] are.
+#[derive(Debug)]
+pub struct KernelConvOp<K> {
+    pub conv: Arc<K>,
     pub relu: bool,
 }
 
-impl PartialEq for PackedConvOp {
+// By hand: a derive would ask `K: Clone`, but only the `Arc` is cloned.
+impl<K> Clone for KernelConvOp<K> {
+    fn clone(&self) -> Self {
+        Self {
+            conv: self.conv.clone(),
+            relu: self.relu,
+        }
+    }
+}
+
+/// An f32 convolution with packed weights ([`PackedConv`]).
+pub type PackedConvOp = KernelConvOp<PackedConv>;
+
+impl<K> PartialEq for KernelConvOp<K> {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.conv, &other.conv) && self.relu == other.relu
     }
 }
 
-impl Eq for PackedConvOp {}
+impl<K> Eq for KernelConvOp<K> {}
 
-impl Op for PackedConvOp {
+impl<K: ConvKernel> Op for KernelConvOp<K> {
     fn name(&self) -> StaticName {
-        "PackedConv".into()
+        K::NAME.into()
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        let s = &self.conv.shape;
+        let s = self.conv.shape();
         Ok(vec![format!(
-            "{}→{} {}×{} stride {} pad {}, {:?}{}",
+            "{}→{} {}×{} stride {} pad {}, {}{}",
             s.cin,
             s.cout,
             s.kernel,
             s.kernel,
             s.stride,
             s.pad,
-            self.conv.isa(),
+            self.conv.path(),
             if self.relu { ", ReLU" } else { "" }
         )])
     }
@@ -52,12 +92,12 @@ impl Op for PackedConvOp {
     op_as_typed_op!();
 }
 
-impl EvalOp for PackedConvOp {
+impl<K: ConvKernel> EvalOp for KernelConvOp<K> {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = &inputs[0];
-        let s = &self.conv.shape;
+        let s = self.conv.shape();
         let n = x.shape()[0];
         let xv = x.try_as_plain_ram()?;
         let mut output = unsafe { Tensor::uninitialized::<f32>(&[n, s.cout, s.oh, s.ow])? };
@@ -73,9 +113,9 @@ impl EvalOp for PackedConvOp {
     }
 }
 
-impl TypedOp for PackedConvOp {
+impl<K: ConvKernel> TypedOp for KernelConvOp<K> {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let s = &self.conv.shape;
+        let s = self.conv.shape();
         let n = inputs[0].shape[0].clone();
         Ok(tvec!(f32::fact(&[
             n,

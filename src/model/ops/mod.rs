@@ -22,7 +22,7 @@ mod qconv;
 mod upconv;
 
 pub use attention::{use_tiled_attention, TiledAttention};
-pub use conv::{use_packed_conv, PackedConvOp};
+pub use conv::{use_packed_conv, ConvKernel, KernelConvOp, PackedConvOp};
 pub use pool::{use_max_pool_2x2, MaxPool2x2};
 pub use qconv::{use_qconv, QConvOp};
 pub use upconv::{use_up_conv, UpConvOp};

@@ -8,93 +8,33 @@
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::ops::quant::{DequantizeLinearF32, QuantizeLinearU8};
 
-use super::conv::is_relu;
+use super::conv::{is_relu, ConvKernel, KernelConvOp};
 use crate::kernels::conv::ConvShape;
 use crate::kernels::qconv::{vnni_available, QConv, Quant};
 
-/// A quantised convolution, f32 in and out, optionally followed by ReLU.
-#[derive(Clone, Debug)]
-pub struct QConvOp {
-    pub conv: Arc<QConv>,
-    pub relu: bool,
-}
+impl ConvKernel for QConv {
+    const NAME: &'static str = "QConv";
 
-impl PartialEq for QConvOp {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.conv, &other.conv) && self.relu == other.relu
+    fn shape(&self) -> &ConvShape {
+        &self.shape
+    }
+
+    fn path(&self) -> String {
+        if self.uses_vnni() { "VNNI" } else { "portable" }.into()
+    }
+
+    fn run(&self, input: &[f32], output: &mut [f32], relu: bool, pool: Option<&rayon::ThreadPool>) {
+        QConv::run(self, input, output, relu, pool)
     }
 }
 
-impl Eq for QConvOp {}
-
-impl Op for QConvOp {
-    fn name(&self) -> StaticName {
-        "QConv".into()
-    }
-
-    fn info(&self) -> TractResult<Vec<String>> {
-        let s = &self.conv.shape;
-        Ok(vec![format!(
-            "{}→{} {}×{} stride {} pad {}, {}{}",
-            s.cin,
-            s.cout,
-            s.kernel,
-            s.kernel,
-            s.stride,
-            s.pad,
-            if self.conv.uses_vnni() {
-                "VNNI"
-            } else {
-                "portable"
-            },
-            if self.relu { ", ReLU" } else { "" }
-        )])
-    }
-
-    op_as_typed_op!();
-}
-
-impl EvalOp for QConvOp {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let x = &inputs[0];
-        let s = &self.conv.shape;
-        let n = x.shape()[0];
-        let xv = x.try_as_plain_ram()?;
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&[n, s.cout, s.oh, s.ow])? };
-        let mut view = output.try_as_plain_ram_mut()?;
-        let pool = super::plan_pool();
-        self.conv.run(
-            xv.as_slice::<f32>()?,
-            view.as_slice_mut::<f32>()?,
-            self.relu,
-            pool.as_deref(),
-        );
-        Ok(tvec!(output.into_tvalue()))
-    }
-}
-
-impl TypedOp for QConvOp {
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let s = &self.conv.shape;
-        let n = inputs[0].shape[0].clone();
-        Ok(tvec!(f32::fact(&[
-            n,
-            s.cout.into(),
-            s.oh.into(),
-            s.ow.into()
-        ])))
-    }
-
-    as_op!();
-}
+/// A quantised convolution, f32 in and out, optionally followed by ReLU ([`QConv`]).
+pub type QConvOp = KernelConvOp<QConv>;
 
 /// The constant input `slot` of `node` as f32 or i32 values.
 fn konst<T: Datum + Copy>(model: &TypedModel, node: &TypedNode, slot: usize) -> Option<Vec<T>> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_onnx::tract_core::ops::math::Max;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
@@ -146,33 +146,13 @@ fn packed_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Packe
     let Some(shape) = x.shape.as_concrete() else {
         return Ok(None);
     };
-    let k = &spec.kernel_shape;
-    let stride = spec
-        .strides
-        .as_ref()
-        .map(|s| s.to_vec())
-        .unwrap_or(vec![1, 1]);
-    let pad = match &spec.padding {
-        PaddingSpec::Valid => Some(0),
-        PaddingSpec::Explicit(b, a) if b.iter().chain(a).all(|p| *p == b[0]) => Some(b[0]),
-        _ => None,
-    };
     let plain = op.q_params.is_none()
         && op.group == 1
         && op.kernel_fmt == KernelFormat::OIHW
-        && spec.data_format == DataFormat::NCHW
         && x.datum_type == f32::datum_type()
         && weights.datum_type() == f32::datum_type()
-        && shape.len() == 4
-        && k.len() == 2
-        && k[0] == k[1]
-        && stride.len() == 2
-        && stride[0] == stride[1]
-        && spec
-            .dilations
-            .as_ref()
-            .is_none_or(|d| d.iter().all(|d| *d == 1));
-    let Some(pad) = pad.filter(|_| plain) else {
+        && shape.len() == 4;
+    let Some((kernel, stride, pad)) = square_geometry(spec).filter(|_| plain) else {
         return Ok(None);
     };
     let cout = spec.output_channels;
@@ -186,13 +166,40 @@ fn packed_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Packe
     } else {
         return Ok(None);
     };
-    let conv_shape = ConvShape::new(shape[1], cout, shape[2], shape[3], k[0], stride[0], pad);
+    let conv_shape = ConvShape::new(shape[1], cout, shape[2], shape[3], kernel, stride, pad);
     let w = weights.try_as_plain_ram()?;
     Ok(Some(PackedConv::new(
         conv_shape,
         w.as_slice::<f32>()?,
         &bias,
     )))
+}
+
+/// (kernel, stride, padding) of an NCHW 2D convolution with a square
+/// kernel, equal strides, no dilation and the same padding on every side:
+/// the geometry [`ConvShape`] describes.
+pub(super) fn square_geometry(spec: &PoolSpec) -> Option<(usize, usize, usize)> {
+    let k = &spec.kernel_shape;
+    let stride = spec
+        .strides
+        .as_ref()
+        .map(|s| s.to_vec())
+        .unwrap_or(vec![1, 1]);
+    let pad = match &spec.padding {
+        PaddingSpec::Valid => 0,
+        PaddingSpec::Explicit(b, a) if b.iter().chain(a).all(|p| *p == b[0]) => b[0],
+        _ => return None,
+    };
+    let square = spec.data_format == DataFormat::NCHW
+        && k.len() == 2
+        && k[0] == k[1]
+        && stride.len() == 2
+        && stride[0] == stride[1]
+        && spec
+            .dilations
+            .as_ref()
+            .is_none_or(|d| d.iter().all(|d| *d == 1));
+    square.then_some((k[0], stride[0], pad))
 }
 
 /// True when `node` is `max(x, 0)`, which is how tract writes ONNX `Relu`.

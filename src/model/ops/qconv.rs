@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::ops::quant::{DequantizeLinearF32, QuantizeLinearU8};
 
-use super::conv::{is_relu, ConvKernel, KernelConvOp};
+use super::conv::{is_relu, square_geometry, ConvKernel, KernelConvOp};
 use crate::kernels::conv::ConvShape;
 use crate::kernels::qconv::{vnni_available, QConv, Quant};
 
@@ -98,17 +98,6 @@ fn chain(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, QConv, 
         return Ok(None);
     };
     let (x0, xs, y0, ys) = (x0[0], xs[0], y0[0], ys[0]);
-    let k = &spec.kernel_shape;
-    let stride = spec
-        .strides
-        .as_ref()
-        .map(|s| s.to_vec())
-        .unwrap_or(vec![1, 1]);
-    let pad = match &spec.padding {
-        PaddingSpec::Valid => Some(0),
-        PaddingSpec::Explicit(b, a) if b.iter().chain(a).all(|p| *p == b[0]) => Some(b[0]),
-        _ => None,
-    };
     // The kernel's contract: symmetric weights, one zero point and scale per
     // tensor for x and y, the same ones QuantizeLinear and DequantizeLinear use.
     let same = |a: f32, b: f32| (a - b).abs() <= 1e-6 * a.abs().max(b.abs());
@@ -118,16 +107,8 @@ fn chain(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, QConv, 
         && q.zero_point as i32 == x0
         && same(q.scale, 1.0 / xs)
         && dq.zero_point == y0
-        && same(dq.scale, ys)
-        && k.len() == 2
-        && k[0] == k[1]
-        && stride.len() == 2
-        && stride[0] == stride[1]
-        && spec
-            .dilations
-            .as_ref()
-            .is_none_or(|d| d.iter().all(|d| *d == 1));
-    let Some(pad) = pad.filter(|_| fits) else {
+        && same(dq.scale, ys);
+    let Some((kernel, stride, pad)) = square_geometry(spec).filter(|_| fits) else {
         return Ok(None);
     };
     let shape = ConvShape::new(
@@ -135,8 +116,8 @@ fn chain(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, QConv, 
         spec.output_channels,
         shape[2],
         shape[3],
-        k[0],
-        stride[0],
+        kernel,
+        stride,
         pad,
     );
     if w.len() != shape.cout * shape.k() {
